@@ -1,0 +1,45 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace Turbo.Kestrel.Diagnostics;
+
+/// <summary>
+/// Every log message Turbo.Kestrel writes, with stable event ids (documented in docs/logging.md).
+/// Category: <c>Turbo.Kestrel</c>.
+/// </summary>
+internal static partial class TurboLog
+{
+    public const string Category = "Turbo.Kestrel";
+
+    [LoggerMessage(EventId = 1, EventName = "HandlerFailed", Level = LogLevel.Error,
+        Message = "Connection {ConnectionId}: HandleStreamAsync of server {Server} threw; the connection was closed.")]
+    public static partial void HandlerFailed(ILogger logger, string connectionId, string server, Exception exception);
+
+    [LoggerMessage(EventId = 2, EventName = "HandlerEndedByClosedStream", Level = LogLevel.Debug,
+        Message = "Connection {ConnectionId}: HandleStreamAsync of server {Server} ended because its stream closed.")]
+    public static partial void HandlerEndedByClosedStream(ILogger logger, string connectionId, string server, Exception exception);
+
+    [LoggerMessage(EventId = 3, EventName = "BufferFull", Level = LogLevel.Warning,
+        Message = "Connection {ConnectionId}: a read looked at {Examined} bytes without completing, more than MaxBufferSize ({MaxBufferSize}); closing the connection.")]
+    public static partial void BufferFull(ILogger logger, string connectionId, long examined, long maxBufferSize);
+
+    [LoggerMessage(EventId = 4, EventName = "UnsatisfiableRead", Level = LogLevel.Information,
+        Message = "Connection {ConnectionId}: the delimiter did not end within maxBytes ({MaxBytes}); closing the connection.")]
+    public static partial void UnsatisfiableRead(ILogger logger, string connectionId, int maxBytes);
+
+    [LoggerMessage(EventId = 5, EventName = "CloseCallbackFailed", Level = LogLevel.Error,
+        Message = "Connection {ConnectionId}: the close callback threw.")]
+    public static partial void CloseCallbackFailed(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(EventId = 10, EventName = "Listening", Level = LogLevel.Information,
+        Message = "Server {Server} is listening on {EndPoint}.")]
+    public static partial void Listening(ILogger logger, string server, EndPoint endPoint);
+
+    [LoggerMessage(EventId = 11, EventName = "StoppedListening", Level = LogLevel.Information,
+        Message = "Server {Server} stopped listening on {EndPoint}.")]
+    public static partial void StoppedListening(ILogger logger, string server, EndPoint endPoint);
+
+    [LoggerMessage(EventId = 12, EventName = "Draining", Level = LogLevel.Information,
+        Message = "Server {Server} is draining {Connections} open connections for at most {DrainTimeout}.")]
+    public static partial void Draining(ILogger logger, string server, int connections, TimeSpan drainTimeout);
+}

@@ -1,0 +1,7 @@
+namespace Turbo.Kestrel.Hosting;
+
+/// <summary>The configuration of one server: <c>Turbo:Servers:&lt;name&gt;</c>.</summary>
+/// <param name="Name">The server's registered name.</param>
+/// <param name="MaxBufferSize">Overrides the constructor's value when set.</param>
+/// <param name="Endpoints">Where it listens.</param>
+internal sealed record ServerSettings(string Name, long? MaxBufferSize, IReadOnlyList<EndpointSettings> Endpoints);

@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+
+namespace Turbo.Kestrel.Hosting;
+
+/// <summary>
+/// Reads and validates the <c>Turbo</c> configuration section. Every error is an
+/// <see cref="InvalidOperationException"/> whose message starts with the full key that is wrong.
+/// </summary>
+/// <remarks>
+/// <code>
+/// "Turbo": {
+///   "Servers": {
+///     "Echo": {
+///       "MaxBufferSize": 1048576,
+///       "Endpoints": { "Public": { "Url": "tcp://0.0.0.0:7000", "Backlog": 128 } }
+///     }
+///   }
+/// }
+/// </code>
+/// </remarks>
+internal static class TurboConfigurationReader
+{
+    public const string SectionName = "Turbo";
+    private const int DefaultBacklog = 128;
+    private static readonly string[] RootKeys = ["Servers"];
+    private static readonly string[] ServerKeys = ["Endpoints", "MaxBufferSize"];
+    private static readonly string[] EndpointKeys = ["Url", "Backlog"];
+
+    /// <summary>Reads the settings of every registered server (servers with no section get empty settings).</summary>
+    public static IReadOnlyList<ServerSettings> Read(IConfiguration configuration, IReadOnlyList<string> serverNames)
+    {
+        var root = configuration.GetSection(SectionName);
+        RejectUnknownKeys(root, RootKeys);
+        var servers = root.GetSection("Servers");
+        foreach (var section in servers.GetChildren())
+        {
+            if (!serverNames.Contains(section.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                throw new InvalidOperationException(
+                    $"{section.Path}: no server named '{section.Key}' is registered. Register it with UseTurboTcp().AddServer<TServer>(\"{section.Key}\"), or remove the section. Registered: {Describe(serverNames)}.");
+            }
+        }
+
+        return serverNames.Select(name => ReadServer(servers.GetSection(name), name)).ToArray();
+    }
+
+    private static ServerSettings ReadServer(IConfigurationSection section, string name)
+    {
+        RejectUnknownKeys(section, ServerKeys);
+        var maxBufferSize = ReadInteger(section.GetSection("MaxBufferSize"), 1, long.MaxValue);
+        var endpoints = section.GetSection("Endpoints").GetChildren().Select(ReadEndpoint).ToArray();
+        return new ServerSettings(name, maxBufferSize, endpoints);
+    }
+
+    private static EndpointSettings ReadEndpoint(IConfigurationSection section)
+    {
+        RejectUnknownKeys(section, EndpointKeys);
+        var urlSection = section.GetSection("Url");
+        if (string.IsNullOrWhiteSpace(urlSection.Value))
+        {
+            throw new InvalidOperationException($"{urlSection.Path}: an endpoint needs a Url, for example tcp://127.0.0.1:7000.");
+        }
+
+        var (host, port, family) = ParseUrl(urlSection.Value, urlSection.Path);
+        var backlog = (int?)ReadInteger(section.GetSection("Backlog"), 1, int.MaxValue) ?? DefaultBacklog;
+        return new EndpointSettings(section.Path, urlSection.Value, host, port, family, backlog);
+    }
+
+    /// <summary>Parses <c>tcp://host:port</c>; host is <c>*</c>, an IPv4 literal, <c>[IPv6]</c> or <c>localhost</c>.</summary>
+    internal static (string? Host, int Port, AddressFamily Family) ParseUrl(string url, string key)
+    {
+        const string Scheme = "tcp://";
+        if (!url.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
+        {
+            var scheme = url.Contains("://", StringComparison.Ordinal) ? url[..url.IndexOf("://", StringComparison.Ordinal)] : url.Split(':')[0];
+            throw BadUrl(key, url, $"the scheme '{scheme}' is not supported; use tcp://host:port");
+        }
+
+        var rest = url[Scheme.Length..].TrimEnd('/');
+        string hostText;
+        string portText;
+        if (rest.StartsWith('['))
+        {
+            var close = rest.IndexOf(']', StringComparison.Ordinal);
+            if (close < 0 || close + 1 >= rest.Length || rest[close + 1] != ':')
+            {
+                throw BadUrl(key, url, "an IPv6 host is written [address]:port");
+            }
+
+            hostText = rest[1..close];
+            portText = rest[(close + 2)..];
+        }
+        else
+        {
+            var colon = rest.LastIndexOf(':');
+            if (colon < 0)
+            {
+                throw BadUrl(key, url, "the port is missing");
+            }
+
+            hostText = rest[..colon];
+            portText = rest[(colon + 1)..];
+        }
+
+        if (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > IPEndPoint.MaxPort)
+        {
+            throw BadUrl(key, url, $"'{portText}' is not a port number (0-65535)");
+        }
+
+        if (hostText is "*" or "")
+        {
+            return (null, port, AddressFamily.Unspecified);
+        }
+
+        if (string.Equals(hostText, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return ("localhost", port, AddressFamily.Unspecified);
+        }
+
+        if (!IPAddress.TryParse(hostText, out var ip))
+        {
+            throw BadUrl(key, url, $"the host '{hostText}' must be *, localhost, an IPv4 address or [an IPv6 address]");
+        }
+
+        return (ip.ToString(), port, ip.AddressFamily);
+    }
+
+    private static long? ReadInteger(IConfigurationSection section, long min, long max)
+    {
+        if (section.Value is null)
+        {
+            return null;
+        }
+
+        if (!long.TryParse(section.Value, NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out var value)
+            || value < min || value > max)
+        {
+            throw new InvalidOperationException($"{section.Path}: '{section.Value}' is not a whole number from {min} to {max}.");
+        }
+
+        return value;
+    }
+
+    private static void RejectUnknownKeys(IConfigurationSection section, string[] known)
+    {
+        foreach (var child in section.GetChildren())
+        {
+            if (!known.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                throw new InvalidOperationException($"{child.Path}: '{child.Key}' is not a known setting. Known settings here: {Describe(known)}.");
+            }
+        }
+    }
+
+    private static InvalidOperationException BadUrl(string key, string url, string reason) =>
+        new($"{key}: '{url}' is not a valid endpoint URL: {reason}.");
+
+    private static string Describe(IEnumerable<string> names)
+    {
+        var list = string.Join(", ", names);
+        return list.Length == 0 ? "(none)" : list;
+    }
+}

@@ -1,0 +1,37 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Turbo.Kestrel;
+using Turbo.Kestrel.Hosting;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>Adds Turbo.Kestrel TCP servers to a host.</summary>
+public static class TurboHostApplicationBuilderExtensions
+{
+    /// <summary>
+    /// Runs Turbo TCP servers in this host, beside (and independent of) its HTTP endpoints. Servers are
+    /// configured under <c>Turbo:Servers:&lt;name&gt;</c>, start with the host (a bind error fails the start and
+    /// names the configuration key) and drain when it stops, within <see cref="HostOptions.ShutdownTimeout"/>.
+    /// Calling it again returns the same builder.
+    /// </summary>
+    /// <param name="builder">The host builder, e.g. from <c>WebApplication.CreateBuilder(args)</c> or <c>Host.CreateApplicationBuilder(args)</c>.</param>
+    /// <returns>A builder to register servers with.</returns>
+    public static ITurboBuilder UseTurboTcp(this IHostApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var existing = builder.Services
+            .Where(d => d.ServiceType == typeof(TurboBuilder) && d.ImplementationInstance is TurboBuilder)
+            .Select(d => (TurboBuilder)d.ImplementationInstance!)
+            .FirstOrDefault();
+        if (existing is not null)
+        {
+            return existing;
+        }
+
+        var turbo = new TurboBuilder(builder.Services);
+        builder.Services.AddSingleton(turbo);
+        builder.Services.TryAddSingleton(static provider => new IOLoop(provider));
+        builder.Services.AddHostedService<TurboHostedService>();
+        return turbo;
+    }
+}

@@ -1,0 +1,149 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Turbo.Kestrel;
+
+/// <summary>
+/// Turbo's <c>turbo.ioloop</c>: what keeps a standalone program alive and stops its servers at the end.
+/// Listening does not need it: <see cref="TcpServer.Listen(int, string?, int, System.Net.Sockets.AddressFamily)"/>
+/// accepts at once, whether or not anyone calls <see cref="Start"/>.
+/// </summary>
+/// <remarks>
+/// In a host built with <c>UseTurboTcp()</c> the loop is the host's: it uses the host's services, and
+/// <see cref="Stop"/> also stops the application.
+/// </remarks>
+public sealed class IOLoop : IAsyncDisposable
+{
+    private static readonly Lazy<IOLoop> LazyInstance = new(() => new IOLoop());
+
+    private readonly ServiceProvider? _ownedServices;
+    private readonly IHostApplicationLifetime? _hostLifetime;
+    private readonly Lock _gate = new();
+    private readonly HashSet<TcpServer> _servers = [];
+    private TaskCompletionSource _stopped = NewSignal();
+
+    /// <summary>Creates a loop.</summary>
+    /// <param name="services">Where logging comes from (the host's provider, usually). When null, the loop builds
+    /// private services that log to the console at Information level.</param>
+    public IOLoop(IServiceProvider? services = null)
+    {
+        if (services is null)
+        {
+            _ownedServices = CreateDefaultServices();
+            services = _ownedServices;
+        }
+
+        Services = services;
+        LoggerFactory = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+        _hostLifetime = services.GetService<IHostApplicationLifetime>();
+    }
+
+    /// <summary>The global loop, used by servers constructed without one (Turbo's <c>ioloop.instance()</c>).</summary>
+    public static IOLoop Instance => LazyInstance.Value;
+
+    /// <summary>How long <see cref="Stop"/> lets open connections finish before aborting them. Defaults to 5 seconds.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    internal IServiceProvider Services { get; }
+
+    internal ILoggerFactory LoggerFactory { get; }
+
+    /// <summary>Blocks until <see cref="Stop"/> is called and the servers have stopped (Turbo's <c>ioloop.instance():start()</c>).</summary>
+    public void Start() => RunAsync().GetAwaiter().GetResult();
+
+    /// <summary>Completes when <see cref="Stop"/> is called (or <paramref name="cancellationToken"/> is cancelled) and the servers have stopped.</summary>
+    /// <param name="cancellationToken">Cancelling it stops the loop.</param>
+    /// <returns>A task that completes when the loop has stopped.</returns>
+    public async Task RunAsync(CancellationToken cancellationToken = default)
+    {
+        Task stopped;
+        lock (_gate)
+        {
+            stopped = _stopped.Task;
+        }
+
+        using (cancellationToken.UnsafeRegister(static s => ((IOLoop)s!).Stop(), this))
+        {
+            await stopped.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Stops every server on this loop (each drains for at most <see cref="ShutdownTimeout"/>), then
+    /// <see cref="Start"/> and <see cref="RunAsync"/> return. Returns at once; a later <see cref="Start"/> runs again.
+    /// </summary>
+    public void Stop()
+    {
+        _ = StopServers();
+        _hostLifetime?.StopApplication();
+    }
+
+    /// <summary>Stops the loop and its servers, and releases the private services it created.</summary>
+    /// <returns>A task that completes when everything has stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        await StopServers().ConfigureAwait(false);
+        if (_ownedServices is not null)
+        {
+            await _ownedServices.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private Task StopServers()
+    {
+        TaskCompletionSource signal;
+        TcpServer[] servers;
+        lock (_gate)
+        {
+            signal = _stopped;
+            _stopped = NewSignal();
+            servers = [.. _servers];
+            _servers.Clear();
+        }
+
+        return StopServersAsync(servers, signal);
+    }
+
+    internal void Register(TcpServer server)
+    {
+        lock (_gate)
+        {
+            _servers.Add(server);
+        }
+    }
+
+    internal void Unregister(TcpServer server)
+    {
+        lock (_gate)
+        {
+            _servers.Remove(server);
+        }
+    }
+
+    private async Task StopServersAsync(TcpServer[] servers, TaskCompletionSource signal)
+    {
+        try
+        {
+            await Task.WhenAll(servers.Select(s => s.StopAsync(ShutdownTimeout))).ConfigureAwait(false);
+        }
+        finally
+        {
+            signal.TrySetResult();
+        }
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private static ServiceProvider CreateDefaultServices() => new ServiceCollection()
+        .AddLogging(logging => logging
+            .AddSimpleConsole(console =>
+            {
+                console.SingleLine = true;
+                console.TimestampFormat = "HH:mm:ss ";
+            })
+            .SetMinimumLevel(LogLevel.Information)
+            .AddFilter("Microsoft", LogLevel.Warning))
+        .BuildServiceProvider();
+}

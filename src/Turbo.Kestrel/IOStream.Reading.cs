@@ -1,0 +1,392 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Microsoft.AspNetCore.Connections;
+using Turbo.Kestrel.Diagnostics;
+using Turbo.Kestrel.Streams;
+
+namespace Turbo.Kestrel;
+
+public partial class IOStream
+{
+    // Bytes received and not yet returned by a read. While _holding is true they are the unconsumed part of
+    // the last ReadResult, not yet advanced past: the next read is served from them without touching the pipe.
+    private ReadOnlySequence<byte> _buffered;
+    private bool _holding;
+    private bool _inputCompleted;
+    private Exception? _inputFailure;
+    private int _reading;
+    private string? _lastDelimiterText;
+    private byte[]? _lastDelimiterBytes;
+
+    /// <summary>
+    /// Reads until <paramref name="delimiter"/> and returns everything up to and including it.
+    /// </summary>
+    /// <param name="delimiter">The delimiter; not empty. It is found as soon as its last byte arrives, however the bytes were split into segments.</param>
+    /// <param name="maxBytes">When the delimiter does not end within this many bytes, the connection is closed and the read throws <see cref="UnsatisfiableReadException"/>. A delimiter ending exactly at <paramref name="maxBytes"/> succeeds.</param>
+    /// <param name="cancellationToken">Cancels the wait; bytes already received stay buffered for the next read.</param>
+    /// <returns>The bytes up to and including the delimiter.</returns>
+    /// <exception cref="InvalidOperationException">Another read is pending.</exception>
+    /// <exception cref="StreamClosedException">The stream closed before the delimiter arrived; unread bytes stay available to <see cref="ReadUntilCloseAsync(CancellationToken)"/> after a peer FIN.</exception>
+    /// <exception cref="UnsatisfiableReadException">The delimiter did not end within <paramref name="maxBytes"/>.</exception>
+    public ValueTask<byte[]> ReadUntilAsync(ReadOnlyMemory<byte> delimiter, int? maxBytes = null, CancellationToken cancellationToken = default)
+    {
+        if (delimiter.IsEmpty)
+        {
+            throw new ArgumentException("The delimiter must not be empty.", nameof(delimiter));
+        }
+
+        ValidateMaxBytes(maxBytes);
+        BeginRead();
+        return ReadUntilCore(delimiter, maxBytes, cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads until <paramref name="delimiter"/> (encoded as UTF-8) and returns everything up to and including it.
+    /// </summary>
+    /// <param name="delimiter">The delimiter; not empty.</param>
+    /// <param name="maxBytes">As for <see cref="ReadUntilAsync(ReadOnlyMemory{byte}, int?, CancellationToken)"/>.</param>
+    /// <param name="cancellationToken">Cancels the wait; bytes already received stay buffered.</param>
+    /// <returns>The bytes up to and including the delimiter.</returns>
+    public ValueTask<byte[]> ReadUntilAsync(string delimiter, int? maxBytes = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(delimiter);
+        ValidateMaxBytes(maxBytes);
+        BeginRead();
+        if (!ReferenceEquals(delimiter, _lastDelimiterText))
+        {
+            _lastDelimiterBytes = Encoding.UTF8.GetBytes(delimiter);
+            _lastDelimiterText = delimiter;
+        }
+
+        return ReadUntilCore(_lastDelimiterBytes, maxBytes, cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads exactly <paramref name="count"/> bytes, or with <paramref name="partial"/> between 1 and
+    /// <paramref name="count"/> bytes as soon as any are there. <c>count = 0</c> returns an empty array.
+    /// </summary>
+    /// <param name="count">How many bytes; not negative.</param>
+    /// <param name="partial">Return what is there (at least one byte) instead of waiting for all of them.</param>
+    /// <param name="cancellationToken">Cancels the wait; bytes already received stay buffered.</param>
+    /// <returns>The bytes read.</returns>
+    /// <exception cref="InvalidOperationException">Another read is pending.</exception>
+    /// <exception cref="StreamClosedException">The stream closed before enough bytes arrived.</exception>
+    public ValueTask<byte[]> ReadBytesAsync(int count, bool partial = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        BeginRead();
+        try
+        {
+            if (TryReadBytes(count, partial, out var bytes))
+            {
+                EndRead();
+                return new ValueTask<byte[]>(bytes);
+            }
+        }
+        catch
+        {
+            EndRead();
+            throw;
+        }
+
+        return ReadBytesSlowAsync(count, partial, cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads until the peer closes its side of the connection and returns every byte received, including
+    /// bytes a failed read left behind.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the wait; bytes already received stay buffered.</param>
+    /// <returns>Every byte not yet read.</returns>
+    /// <exception cref="StreamClosedException">The connection was reset, or more than <see cref="MaxBufferSize"/> bytes arrived.</exception>
+    public ValueTask<byte[]> ReadUntilCloseAsync(CancellationToken cancellationToken = default)
+    {
+        BeginRead();
+        try
+        {
+            if (TryReadUntilClose(out var bytes))
+            {
+                EndRead();
+                return new ValueTask<byte[]>(bytes);
+            }
+        }
+        catch
+        {
+            EndRead();
+            throw;
+        }
+
+        return ReadUntilCloseSlowAsync(cancellationToken);
+    }
+
+    private ValueTask<byte[]> ReadUntilCore(ReadOnlyMemory<byte> delimiter, int? maxBytes, CancellationToken cancellationToken)
+    {
+        long scanned = 0;
+        try
+        {
+            if (TryReadUntil(delimiter.Span, maxBytes, ref scanned, out var line))
+            {
+                EndRead();
+                return new ValueTask<byte[]>(line);
+            }
+        }
+        catch
+        {
+            EndRead();
+            throw;
+        }
+
+        return ReadUntilSlowAsync(delimiter, maxBytes, scanned, cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<byte[]> ReadUntilSlowAsync(ReadOnlyMemory<byte> delimiter, int? maxBytes, long scanned, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await FillAsync(cancellationToken).ConfigureAwait(false);
+                if (TryReadUntil(delimiter.Span, maxBytes, ref scanned, out var line))
+                {
+                    return line;
+                }
+            }
+        }
+        finally
+        {
+            EndRead();
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<byte[]> ReadBytesSlowAsync(int count, bool partial, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await FillAsync(cancellationToken).ConfigureAwait(false);
+                if (TryReadBytes(count, partial, out var bytes))
+                {
+                    return bytes;
+                }
+            }
+        }
+        finally
+        {
+            EndRead();
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<byte[]> ReadUntilCloseSlowAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await FillAsync(cancellationToken).ConfigureAwait(false);
+                if (TryReadUntilClose(out var bytes))
+                {
+                    return bytes;
+                }
+            }
+        }
+        finally
+        {
+            EndRead();
+        }
+    }
+
+    /// <summary>
+    /// Serves a delimiter read from the buffered bytes, or says more are needed. <c>scanned</c> is how far
+    /// earlier calls of this read already searched: only the last <c>delimiter.Length - 1</c> bytes before it are
+    /// searched again, so a long line is scanned once.
+    /// </summary>
+    private bool TryReadUntil(ReadOnlySpan<byte> delimiter, int? maxBytes, ref long scanned, [NotNullWhen(true)] out byte[]? line)
+    {
+        if (_holding)
+        {
+            var index = DelimiterSearch.IndexOf(_buffered, Math.Max(0, scanned - delimiter.Length + 1), delimiter);
+            if (index >= 0)
+            {
+                var end = index + delimiter.Length;
+                if (end > maxBytes)
+                {
+                    throw Unsatisfiable(maxBytes.Value);
+                }
+
+                line = Consume(end);
+                return true;
+            }
+
+            scanned = _buffered.Length;
+            if (scanned >= maxBytes)
+            {
+                throw Unsatisfiable(maxBytes.Value);
+            }
+        }
+
+        ThrowIfMoreCannotArrive(scanned);
+        line = null;
+        return false;
+    }
+
+    private bool TryReadBytes(int count, bool partial, [NotNullWhen(true)] out byte[]? bytes)
+    {
+        var available = _holding ? _buffered.Length : 0;
+        if (available >= count || (partial && available > 0))
+        {
+            bytes = count == 0 ? [] : Consume(Math.Min(count, available));
+            return true;
+        }
+
+        ThrowIfMoreCannotArrive(available);
+        bytes = null;
+        return false;
+    }
+
+    private bool TryReadUntilClose([NotNullWhen(true)] out byte[]? bytes)
+    {
+        var available = _holding ? _buffered.Length : 0;
+        if (_inputFailure is not null)
+        {
+            throw PeerGone();
+        }
+
+        if (_inputCompleted || _closedLocally)
+        {
+            bytes = available == 0 ? [] : Consume(available);
+            return true;
+        }
+
+        ThrowIfBufferFull(available);
+        bytes = null;
+        return false;
+    }
+
+    private byte[] Consume(long length)
+    {
+        var taken = _buffered.Slice(0, length);
+        var bytes = taken.ToArray();
+        _buffered = _buffered.Slice(taken.End);
+        return bytes;
+    }
+
+    /// <summary>Hands the buffered bytes back to the pipe as examined and waits for more.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask FillAsync(CancellationToken cancellationToken)
+    {
+        if (_holding)
+        {
+            _holding = false;
+            _input.AdvanceTo(_buffered.Start, _buffered.End);
+        }
+
+        ReadResult result;
+        try
+        {
+            result = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            // ConnectionResetException and ConnectionAbortedException land here: a reset is a quiet close.
+            _inputCompleted = true;
+            _inputFailure = ex;
+            SignalClosed();
+            throw PeerGone();
+        }
+
+        _buffered = result.Buffer;
+        _holding = true;
+        _inputCompleted |= result.IsCompleted;
+    }
+
+    /// <summary>Throws when the pending read cannot be completed by waiting for more bytes.</summary>
+    private void ThrowIfMoreCannotArrive(long examined)
+    {
+        ThrowIfBufferFull(examined);
+        if (_inputFailure is not null)
+        {
+            throw PeerGone();
+        }
+
+        if (_inputCompleted)
+        {
+            throw new StreamClosedException(
+                $"The peer closed the connection before the read could complete; {examined} unread bytes stay available to ReadUntilCloseAsync.");
+        }
+
+        if (_closedLocally)
+        {
+            throw new StreamClosedException("The stream was closed before the read could complete.");
+        }
+    }
+
+    private void ThrowIfBufferFull(long examined)
+    {
+        var limit = MaxBufferSize;
+        if (examined <= limit)
+        {
+            return;
+        }
+
+        TurboLog.BufferFull(_logger, ConnectionId, examined, limit);
+        var cause = new StreamBufferFullException(
+            $"A read looked at {examined} bytes without completing, more than MaxBufferSize ({limit} bytes).");
+        ReleaseBuffered();
+        _ = CloseCoreAsync();
+        throw new StreamClosedException("The connection was closed: " + cause.Message, cause);
+    }
+
+    private UnsatisfiableReadException Unsatisfiable(int maxBytes)
+    {
+        TurboLog.UnsatisfiableRead(_logger, ConnectionId, maxBytes);
+        ReleaseBuffered();
+        _ = CloseCoreAsync();
+        return new UnsatisfiableReadException(
+            $"The delimiter did not end within maxBytes ({maxBytes} bytes); the connection was closed.");
+    }
+
+    private StreamClosedException PeerGone() =>
+        new("The connection was reset or aborted.", _inputFailure);
+
+    /// <summary>Drops the buffered bytes after a limit closed the stream, so their memory is returned at once.</summary>
+    private void ReleaseBuffered()
+    {
+        if (_holding)
+        {
+            _holding = false;
+            _input.AdvanceTo(_buffered.End);
+        }
+
+        _buffered = default;
+        _inputCompleted = true;
+    }
+
+    private void BeginRead()
+    {
+        if (Interlocked.Exchange(ref _reading, 1) != 0)
+        {
+            throw new InvalidOperationException("Another read is already pending on this stream; IOStream allows one read at a time.");
+        }
+    }
+
+    private void EndRead() => Volatile.Write(ref _reading, 0);
+
+    private static void ValidateMaxBytes(int? maxBytes)
+    {
+        if (maxBytes is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxBytes), maxBytes, "maxBytes must be at least 1.");
+        }
+    }
+}

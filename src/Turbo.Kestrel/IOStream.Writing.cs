@@ -1,0 +1,28 @@
+using System.Text;
+
+namespace Turbo.Kestrel;
+
+public partial class IOStream
+{
+    /// <summary>
+    /// Writes <paramref name="data"/>. Writes may overlap, from one task or many: bytes leave in call order,
+    /// and each write completes when its bytes are handed to the transport, waiting while the peer does not
+    /// read (backpressure). Do not change <paramref name="data"/> until the write completes.
+    /// </summary>
+    /// <param name="data">The bytes to send.</param>
+    /// <param name="cancellationToken">Stops waiting for the write to complete; the bytes are still sent in order. To drop output, use <see cref="Abort"/>.</param>
+    /// <returns>A task that completes when the bytes were handed to the transport.</returns>
+    /// <exception cref="StreamClosedException">The stream is closed, or the connection closed before the bytes could be sent.</exception>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+        => _output.WriteAsync(data, cancellationToken);
+
+    /// <summary>Writes <paramref name="data"/> encoded as UTF-8; otherwise as <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/>.</summary>
+    /// <param name="data">The text to send.</param>
+    /// <param name="cancellationToken">Stops waiting for the write to complete; the bytes are still sent in order.</param>
+    /// <returns>A task that completes when the bytes were handed to the transport.</returns>
+    public ValueTask WriteAsync(string data, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return _output.WriteAsync(Encoding.UTF8.GetBytes(data), cancellationToken);
+    }
+}

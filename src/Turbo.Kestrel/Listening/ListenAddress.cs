@@ -1,0 +1,80 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Turbo.Kestrel.Listening;
+
+/// <summary>One address a listener binds: the end point and whether an IPv6 socket also accepts IPv4.</summary>
+internal readonly record struct ListenAddress(IPEndPoint EndPoint, bool DualMode)
+{
+    /// <summary>
+    /// Turns Turbo's <c>listen(port, address, backlog, family)</c> arguments into the addresses to bind:
+    /// <c>null</c> is every interface (<c>0.0.0.0</c>, <c>[::]</c> IPv6-only, or <c>[::]</c> dual-stack for
+    /// <see cref="AddressFamily.Unspecified"/>), <c>"localhost"</c> is the loopback address of each family.
+    /// </summary>
+    public static IReadOnlyList<ListenAddress> Resolve(int port, string? address, AddressFamily family)
+    {
+        ValidatePort(port);
+        ValidateFamily(family);
+        var dualMode = family == AddressFamily.Unspecified;
+        if (string.IsNullOrEmpty(address) || address == "*")
+        {
+            return family == AddressFamily.InterNetwork
+                ? [new(new IPEndPoint(IPAddress.Any, port), false)]
+                : [new(new IPEndPoint(IPAddress.IPv6Any, port), dualMode)];
+        }
+
+        if (string.Equals(address, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return family switch
+            {
+                AddressFamily.InterNetwork => [new(new IPEndPoint(IPAddress.Loopback, port), false)],
+                AddressFamily.InterNetworkV6 => [new(new IPEndPoint(IPAddress.IPv6Loopback, port), false)],
+                _ => Socket.OSSupportsIPv6
+                    ? [new(new IPEndPoint(IPAddress.Loopback, port), false), new(new IPEndPoint(IPAddress.IPv6Loopback, port), false)]
+                    : [new(new IPEndPoint(IPAddress.Loopback, port), false)],
+            };
+        }
+
+        if (!IPAddress.TryParse(address, out var ip))
+        {
+            throw new ArgumentException(
+                $"Cannot listen on '{address}' port {port}: the address is neither an IP address nor 'localhost'.", nameof(address));
+        }
+
+        return [Of(new IPEndPoint(ip, port), family)];
+    }
+
+    /// <summary>The address for an <see cref="IPAddress"/>, checked against the requested family.</summary>
+    public static ListenAddress Of(IPEndPoint endPoint, AddressFamily family)
+    {
+        ValidatePort(endPoint.Port);
+        ValidateFamily(family);
+        if (family != AddressFamily.Unspecified && family != endPoint.AddressFamily)
+        {
+            throw new ArgumentException(
+                $"Cannot listen on {endPoint}: the address is {endPoint.AddressFamily}, but family {family} was asked for.", nameof(family));
+        }
+
+        return new(endPoint, family == AddressFamily.Unspecified && endPoint.Address.Equals(IPAddress.IPv6Any));
+    }
+
+    /// <summary>Turbo's numeric address: an IPv4 address in host byte order, e.g. <c>0x7F000001</c>.</summary>
+    public static IPAddress FromHostOrder(uint address) =>
+        new([(byte)(address >> 24), (byte)(address >> 16), (byte)(address >> 8), (byte)address]);
+
+    private static void ValidatePort(int port) =>
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)port, (uint)IPEndPoint.MaxPort, nameof(port));
+
+    private static void ValidateFamily(AddressFamily family)
+    {
+        if (family == AddressFamily.Unix)
+        {
+            throw new NotSupportedException("Unix domain sockets are not supported by this version of Turbo.Kestrel.");
+        }
+
+        if (family is not (AddressFamily.Unspecified or AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
+        {
+            throw new ArgumentOutOfRangeException(nameof(family), family, "Only Unspecified, InterNetwork and InterNetworkV6 are supported.");
+        }
+    }
+}

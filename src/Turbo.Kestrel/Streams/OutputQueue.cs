@@ -1,0 +1,291 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+
+namespace Turbo.Kestrel.Streams;
+
+/// <summary>
+/// Serialises writes from any number of callers onto one <see cref="PipeWriter"/>, in call order.
+/// </summary>
+/// <remarks>
+/// The caller that finds the writer idle becomes its owner: it copies its bytes into the pipe and flushes,
+/// with no allocation when the flush completes at once. Callers that arrive while a flush is in progress
+/// are queued; when the flush ends, all queued writes are copied into the pipe together and flushed once
+/// (write coalescing), and each completes when that flush completes. <see cref="CompleteAsync"/> ends the
+/// output after everything queued has been flushed; <see cref="Abort"/> fails everything still pending.
+/// </remarks>
+internal sealed class OutputQueue(PipeWriter writer)
+{
+    private readonly Lock _gate = new();
+    private Queue<PendingWrite>? _waiting;
+    private bool _flushing;
+    private bool _completing;
+    private bool _failed;
+    private Exception? _failure;
+    private TaskCompletionSource? _drained;
+
+    /// <summary>True while a write has not completed.</summary>
+    public bool IsWriting => Volatile.Read(ref _flushing);
+
+    /// <summary>True once the transport went away or the output was aborted: nothing more can be sent.</summary>
+    public bool IsFailed => Volatile.Read(ref _failed);
+
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        PendingWrite? queued = null;
+        lock (_gate)
+        {
+            if (_failed || _completing)
+            {
+                return ValueTask.FromException(ClosedError());
+            }
+
+            if (_flushing)
+            {
+                queued = new PendingWrite(data);
+                (_waiting ??= new Queue<PendingWrite>()).Enqueue(queued);
+            }
+            else
+            {
+                _flushing = true;
+            }
+        }
+
+        if (queued is not null)
+        {
+            return cancellationToken.CanBeCanceled
+                ? new ValueTask(queued.Task.WaitAsync(cancellationToken))
+                : new ValueTask(queued.Task);
+        }
+
+        ValueTask<FlushResult> flush;
+        try
+        {
+            writer.Write(data.Span);
+            flush = writer.FlushAsync(CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException)
+        {
+            Fail(ex);
+            return ValueTask.FromException(ClosedError());
+        }
+
+        if (flush.IsCompletedSuccessfully)
+        {
+            return FinishOwnFlush(flush.Result) ? default : ValueTask.FromException(ClosedError());
+        }
+
+        return cancellationToken.CanBeCanceled
+            ? new ValueTask(AwaitOwnFlushAsync(flush).AsTask().WaitAsync(cancellationToken))
+            : AwaitOwnFlushAsync(flush);
+    }
+
+    /// <summary>Ends the output once every queued write is flushed; the task completes then.</summary>
+    public Task CompleteAsync()
+    {
+        lock (_gate)
+        {
+            if (_completing || _failed)
+            {
+                return _drained?.Task ?? Task.CompletedTask;
+            }
+
+            _completing = true;
+            if (_flushing)
+            {
+                _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                return _drained.Task;
+            }
+        }
+
+        CompleteWriter();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Fails every pending write and unblocks a flush waiting for the peer.</summary>
+    public void Abort(Exception? reason)
+    {
+        if (Fail(reason))
+        {
+            writer.CancelPendingFlush();
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask AwaitOwnFlushAsync(ValueTask<FlushResult> flush)
+    {
+        FlushResult result;
+        try
+        {
+            result = await flush.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException)
+        {
+            Fail(ex);
+            throw ClosedError();
+        }
+
+        if (!FinishOwnFlush(result))
+        {
+            throw ClosedError();
+        }
+    }
+
+    /// <summary>After the owner's flush: hands the writer to the queue, or releases it.</summary>
+    private bool FinishOwnFlush(FlushResult result)
+    {
+        if (result.IsCompleted || result.IsCanceled)
+        {
+            Fail(null);
+            return false;
+        }
+
+        bool pump;
+        lock (_gate)
+        {
+            pump = _waiting is { Count: > 0 } && !_failed;
+            if (!pump)
+            {
+                _flushing = false;
+            }
+        }
+
+        if (pump)
+        {
+            _ = PumpAsync();
+        }
+        else
+        {
+            CompleteIfRequested();
+        }
+
+        return true;
+    }
+
+    private async Task PumpAsync()
+    {
+        while (true)
+        {
+            PendingWrite[] batch;
+            lock (_gate)
+            {
+                if (_failed || _waiting is not { Count: > 0 })
+                {
+                    _flushing = false;
+                    break;
+                }
+
+                batch = _waiting.ToArray();
+                _waiting.Clear();
+            }
+
+            Exception? error = null;
+            var sent = false;
+            try
+            {
+                foreach (var write in batch)
+                {
+                    writer.Write(write.Data.Span);
+                }
+
+                var result = await writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                sent = !result.IsCompleted && !result.IsCanceled;
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or IOException)
+            {
+                error = ex;
+            }
+
+            if (!sent)
+            {
+                Fail(error);
+                foreach (var write in batch)
+                {
+                    write.TrySetException(ClosedError());
+                }
+
+                return;
+            }
+
+            foreach (var write in batch)
+            {
+                write.TrySetResult();
+            }
+        }
+
+        CompleteIfRequested();
+    }
+
+    private void CompleteIfRequested()
+    {
+        lock (_gate)
+        {
+            if (!_completing || _flushing || _failed)
+            {
+                return;
+            }
+        }
+
+        CompleteWriter();
+    }
+
+    private void CompleteWriter()
+    {
+        try
+        {
+            writer.Complete();
+        }
+        catch (InvalidOperationException)
+        {
+            // The transport already completed the pipe; nothing is left to flush.
+        }
+
+        TaskCompletionSource? drained;
+        lock (_gate)
+        {
+            drained = _drained;
+        }
+
+        drained?.TrySetResult();
+    }
+
+    /// <summary>Marks the output failed and fails queued writes. Returns false when it already was.</summary>
+    private bool Fail(Exception? reason)
+    {
+        PendingWrite[]? waiting;
+        TaskCompletionSource? drained;
+        lock (_gate)
+        {
+            if (_failed)
+            {
+                return false;
+            }
+
+            _failed = true;
+            _failure = reason;
+            waiting = _waiting?.ToArray();
+            _waiting?.Clear();
+            drained = _drained;
+        }
+
+        if (waiting is not null)
+        {
+            foreach (var write in waiting)
+            {
+                write.TrySetException(ClosedError());
+            }
+        }
+
+        drained?.TrySetResult();
+        return true;
+    }
+
+    private StreamClosedException ClosedError() => new(
+        _failed ? "The connection is closed; the write could not be sent." : "The stream is closed; no more data can be written.",
+        _failure);
+}

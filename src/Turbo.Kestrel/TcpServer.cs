@@ -1,0 +1,270 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Turbo.Kestrel.Diagnostics;
+using Turbo.Kestrel.Listening;
+
+namespace Turbo.Kestrel;
+
+/// <summary>
+/// A TCP server: Turbo's <c>turbo.tcpserver.TCPServer</c> on Kestrel. Subclass it, override
+/// <see cref="HandleStreamAsync"/>, and call <see cref="Listen(int, string?, int, AddressFamily)"/> (or register it
+/// with <c>builder.UseTurboTcp().AddServer&lt;T&gt;(name)</c> in an ASP.NET Core host).
+/// </summary>
+/// <remarks>
+/// Every <c>Listen</c> binds its sockets at once (errors surface there) and accepts at once, on its own
+/// Kestrel server instance with no HTTP protocol, so it never touches the application's HTTP endpoints.
+/// A handler that throws closes only its own connection; the server keeps accepting.
+/// </remarks>
+public abstract class TcpServer : IAsyncDisposable
+{
+    /// <summary>The default <see cref="MaxBufferSize"/>: 128 MiB, Turbo's real default.</summary>
+    internal const long DefaultMaxBufferSize = 128L * 1024 * 1024;
+
+    private static readonly TimeSpan DisposeDrainTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly Lock _gate = new();
+    private readonly List<ListenerGroup> _groups = [];
+    private IOLoop? _ioLoop;
+    private ILogger? _logger;
+    private long _maxBufferSize;
+
+    /// <summary>Creates the server (Turbo's <c>TCPServer(io_loop, ssl_options, max_buffer_size)</c>).</summary>
+    /// <param name="ioLoop">The loop that owns the server; <see cref="IOLoop.Instance"/> when null. In a host built with <c>UseTurboTcp()</c> the host's loop is used.</param>
+    /// <param name="sslOptions">TLS settings. Not supported by this version: a non-null value throws <see cref="NotSupportedException"/>.</param>
+    /// <param name="maxBufferSize">The most bytes a pending read may look at without completing; defaults to 128 MiB.</param>
+    protected TcpServer(IOLoop? ioLoop = null, SslOptions? sslOptions = null, long? maxBufferSize = null)
+    {
+        if (sslOptions is not null)
+        {
+            throw new NotSupportedException("TLS (SslOptions) is not supported by this version of Turbo.Kestrel.");
+        }
+
+        if (maxBufferSize is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxBufferSize), maxBufferSize, "MaxBufferSize must be at least 1 byte.");
+        }
+
+        _ioLoop = ioLoop;
+        SslOptions = sslOptions;
+        _maxBufferSize = maxBufferSize ?? DefaultMaxBufferSize;
+        Name = GetType().Name;
+    }
+
+    /// <summary>The loop this server belongs to; <see cref="IOLoop.Stop"/> stops it.</summary>
+    public IOLoop IOLoop => _ioLoop ??= IOLoop.Instance;
+
+    /// <summary>The TLS settings, or null for plain TCP.</summary>
+    public SslOptions? SslOptions { get; }
+
+    /// <summary>
+    /// The most bytes a pending read may look at without completing before the connection is closed
+    /// (see <see cref="IOStream.MaxBufferSize"/>). Defaults to 128 MiB.
+    /// </summary>
+    public long MaxBufferSize => Interlocked.Read(ref _maxBufferSize);
+
+    /// <summary>
+    /// What is bound now: one <see cref="IPEndPoint"/> per listening socket, with the real port when 0 was asked for.
+    /// </summary>
+    public IReadOnlyList<EndPoint> LocalEndPoints
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _groups.Where(g => g.IsListening).SelectMany(g => g.EndPoints).ToArray();
+            }
+        }
+    }
+
+    /// <summary>The name used in logs: the name given to <c>AddServer</c>, or the type name.</summary>
+    internal string Name { get; private set; }
+
+    /// <summary>
+    /// Listens on <paramref name="port"/>: binds now, accepts now (Turbo's <c>listen(port, address, backlog, family)</c>).
+    /// May be called many times, for other ports or addresses, also after <see cref="Stop"/>.
+    /// </summary>
+    /// <param name="port">The port; 0 picks a free one (see <see cref="LocalEndPoints"/>).</param>
+    /// <param name="address">An IP literal or <c>"localhost"</c>; null for every interface.</param>
+    /// <param name="backlog">The listen backlog of each socket.</param>
+    /// <param name="family">With no address: <see cref="AddressFamily.InterNetwork"/> is <c>0.0.0.0</c>,
+    /// <see cref="AddressFamily.InterNetworkV6"/> is <c>[::]</c> IPv6-only, <see cref="AddressFamily.Unspecified"/> is <c>[::]</c> dual-stack.</param>
+    /// <exception cref="IOException">The address could not be bound (for example the port is in use); the message names it. Nothing stays bound.</exception>
+    /// <exception cref="ArgumentException">The address is not an IP literal or <c>"localhost"</c>, or does not match <paramref name="family"/>.</exception>
+    public void Listen(int port, string? address = null, int backlog = 128, AddressFamily family = AddressFamily.Unspecified)
+        => ListenOn(ListenAddress.Resolve(port, address, family), backlog);
+
+    /// <summary>Listens on an IPv4 address given as a number in host byte order, e.g. <c>0x7F000001</c> for 127.0.0.1.</summary>
+    /// <param name="port">The port; 0 picks a free one.</param>
+    /// <param name="address">The IPv4 address in host byte order.</param>
+    /// <param name="backlog">The listen backlog.</param>
+    /// <param name="family">Must be <see cref="AddressFamily.InterNetwork"/> (or Unspecified).</param>
+    public void Listen(int port, uint address, int backlog = 128, AddressFamily family = AddressFamily.InterNetwork)
+        => ListenOn([ListenAddress.Of(new IPEndPoint(ListenAddress.FromHostOrder(address), port), family)], backlog);
+
+    /// <summary>Listens on <paramref name="address"/>; <see cref="IPAddress.IPv6Any"/> is dual-stack.</summary>
+    /// <param name="port">The port; 0 picks a free one.</param>
+    /// <param name="address">The address.</param>
+    /// <param name="backlog">The listen backlog.</param>
+    public void Listen(int port, IPAddress address, int backlog = 128)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        ListenOn([ListenAddress.Of(new IPEndPoint(address, port), AddressFamily.Unspecified)], backlog);
+    }
+
+    /// <summary>
+    /// Closes every listening socket now (Turbo's <c>stop()</c>). Connections already accepted keep running and
+    /// are not signalled. Calling it twice is harmless; <c>Listen</c> works again afterwards.
+    /// </summary>
+    public void Stop()
+    {
+        foreach (var group in Snapshot())
+        {
+            if (group.Unbind())
+            {
+                LogStoppedListening(group);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops listening, asks every open stream to finish (<see cref="IOStream.ClosingRequested"/>), waits for
+    /// the handlers, and aborts the connections still open after <paramref name="drainTimeout"/>.
+    /// </summary>
+    /// <param name="drainTimeout">How long handlers get to finish; <see cref="Timeout.InfiniteTimeSpan"/> waits for them.</param>
+    /// <param name="cancellationToken">Cancelling it aborts what is left at once.</param>
+    /// <returns>A task that completes when every connection has ended.</returns>
+    public async Task StopAsync(TimeSpan drainTimeout, CancellationToken cancellationToken = default)
+    {
+        if (drainTimeout < TimeSpan.Zero && drainTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(drainTimeout), drainTimeout, "The drain timeout must not be negative.");
+        }
+
+        var groups = Snapshot();
+        Stop();
+        var open = groups.Sum(g => g.ConnectionCount);
+        if (open > 0 && _logger is not null)
+        {
+            TurboLog.Draining(_logger, Name, open, drainTimeout);
+        }
+
+        using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (drainTimeout != Timeout.InfiniteTimeSpan)
+        {
+            abort.CancelAfter(drainTimeout);
+        }
+
+        await Task.WhenAll(groups.Select(g => g.DrainAsync(abort.Token))).ConfigureAwait(false);
+        lock (_gate)
+        {
+            _groups.RemoveAll(g => g.Stopped.IsCompleted);
+        }
+    }
+
+    /// <summary>Stops the server, draining open connections for at most 5 seconds.</summary>
+    /// <returns>A task that completes when the server has stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(DisposeDrainTimeout).ConfigureAwait(false);
+        _ioLoop?.Unregister(this);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>
+    /// Handles one accepted connection (Turbo's <c>handle_stream(stream, address)</c>). Called once per
+    /// connection, concurrently for many connections. When it returns, the stream is closed after pending
+    /// writes are flushed. An exception is logged once with the connection id and closes only this connection;
+    /// a <see cref="StreamClosedException"/> or <see cref="UnsatisfiableReadException"/> escaping it is the
+    /// normal end of a connection and logged at Debug.
+    /// </summary>
+    /// <param name="stream">The connection's stream.</param>
+    /// <param name="address">The peer's IP address as text, without port (IPv4-mapped addresses shown as IPv4).</param>
+    /// <returns>A task that completes when the handler is done with the connection.</returns>
+    protected abstract Task HandleStreamAsync(IOStream stream, string address);
+
+    /// <summary>Joins a host: its loop, its name for this server, and the settings from its configuration.</summary>
+    internal void AttachToHost(IOLoop loop, string name, long? maxBufferSize)
+    {
+        _ioLoop = loop;
+        Name = name;
+        if (maxBufferSize is { } limit)
+        {
+            Interlocked.Exchange(ref _maxBufferSize, limit);
+        }
+    }
+
+    private void ListenOn(IReadOnlyList<ListenAddress> addresses, int backlog)
+    {
+        var loop = IOLoop;
+        var logger = _logger ??= loop.LoggerFactory.CreateLogger(TurboLog.Category);
+        var sockets = ListenSocket.BindAll(addresses, backlog);
+        var group = ListenerGroup.Start(sockets, backlog, RunConnectionAsync, loop.Services, loop.LoggerFactory);
+        lock (_gate)
+        {
+            _groups.RemoveAll(g => g.Stopped.IsCompleted);
+            _groups.Add(group);
+        }
+
+        loop.Register(this);
+        foreach (var endPoint in group.EndPoints)
+        {
+            TurboLog.Listening(logger, Name, endPoint);
+        }
+    }
+
+    private async Task RunConnectionAsync(ConnectionContext connection, ListenerGroup group)
+    {
+        group.OnConnectionStarted();
+        var stream = new IOStream(connection, MaxBufferSize, _logger!);
+        try
+        {
+            await HandleStreamAsync(stream, stream.Address).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsNormalEnd(ex, stream))
+        {
+            TurboLog.HandlerEndedByClosedStream(_logger!, connection.ConnectionId, Name, ex);
+        }
+#pragma warning disable CA1031 // A failing handler must close only its own connection; the failure is logged.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            TurboLog.HandlerFailed(_logger!, connection.ConnectionId, Name, ex);
+        }
+        finally
+        {
+            await stream.CloseCoreAsync().ConfigureAwait(false);
+            group.OnConnectionEnded();
+        }
+    }
+
+    /// <summary>A handler ended by its stream closing, or by the cancellation the server asked for, did not fail.</summary>
+    private static bool IsNormalEnd(Exception ex, IOStream stream) => ex switch
+    {
+        StreamClosedException or UnsatisfiableReadException => true,
+        OperationCanceledException => stream.ClosingRequested.IsCancellationRequested || stream.IsClosed,
+        _ => false,
+    };
+
+    private ListenerGroup[] Snapshot()
+    {
+        lock (_gate)
+        {
+            return [.. _groups];
+        }
+    }
+
+    private void LogStoppedListening(ListenerGroup group)
+    {
+        if (_logger is null)
+        {
+            return;
+        }
+
+        foreach (var endPoint in group.EndPoints)
+        {
+            TurboLog.StoppedListening(_logger, Name, endPoint);
+        }
+    }
+}

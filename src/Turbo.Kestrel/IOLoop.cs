@@ -22,7 +22,9 @@ public sealed class IOLoop : IAsyncDisposable
     private readonly IHostApplicationLifetime? _hostLifetime;
     private readonly Lock _gate = new();
     private readonly HashSet<TcpServer> _servers = [];
-    private TaskCompletionSource _stopped = NewSignal();
+    private TaskCompletionSource? _running;
+    private bool _stopRequested;
+    private Task _lastStop = Task.CompletedTask;
 
     /// <summary>Creates a loop.</summary>
     /// <param name="services">Where logging comes from (the host's provider, usually). When null, the loop builds
@@ -53,7 +55,11 @@ public sealed class IOLoop : IAsyncDisposable
     /// <summary>Blocks until <see cref="Stop"/> is called and the servers have stopped (Turbo's <c>ioloop.instance():start()</c>).</summary>
     public void Start() => RunAsync().GetAwaiter().GetResult();
 
-    /// <summary>Completes when <see cref="Stop"/> is called (or <paramref name="cancellationToken"/> is cancelled) and the servers have stopped.</summary>
+    /// <summary>
+    /// Completes when <see cref="Stop"/> is called (or <paramref name="cancellationToken"/> is cancelled) and the
+    /// servers have stopped. As in Tornado, if <see cref="Stop"/> was called while the loop was not running, the
+    /// next run returns at once.
+    /// </summary>
     /// <param name="cancellationToken">Cancelling it stops the loop.</param>
     /// <returns>A task that completes when the loop has stopped.</returns>
     public async Task RunAsync(CancellationToken cancellationToken = default)
@@ -61,7 +67,16 @@ public sealed class IOLoop : IAsyncDisposable
         Task stopped;
         lock (_gate)
         {
-            stopped = _stopped.Task;
+            if (_stopRequested)
+            {
+                _stopRequested = false;
+                stopped = _lastStop;
+            }
+            else
+            {
+                _running ??= NewSignal();
+                stopped = _running.Task;
+            }
         }
 
         using (cancellationToken.UnsafeRegister(static s => ((IOLoop)s!).Stop(), this))
@@ -91,21 +106,6 @@ public sealed class IOLoop : IAsyncDisposable
         }
     }
 
-    private Task StopServers()
-    {
-        TaskCompletionSource signal;
-        TcpServer[] servers;
-        lock (_gate)
-        {
-            signal = _stopped;
-            _stopped = NewSignal();
-            servers = [.. _servers];
-            _servers.Clear();
-        }
-
-        return StopServersAsync(servers, signal);
-    }
-
     internal void Register(TcpServer server)
     {
         lock (_gate)
@@ -122,7 +122,29 @@ public sealed class IOLoop : IAsyncDisposable
         }
     }
 
-    private async Task StopServersAsync(TcpServer[] servers, TaskCompletionSource signal)
+    private Task StopServers()
+    {
+        TaskCompletionSource? run;
+        TcpServer[] servers;
+        lock (_gate)
+        {
+            run = _running;
+            _running = null;
+            _stopRequested = run is null;
+            servers = [.. _servers];
+            _servers.Clear();
+        }
+
+        var stopping = StopServersAsync(servers, run);
+        lock (_gate)
+        {
+            _lastStop = stopping;
+        }
+
+        return stopping;
+    }
+
+    private async Task StopServersAsync(TcpServer[] servers, TaskCompletionSource? run)
     {
         try
         {
@@ -130,7 +152,7 @@ public sealed class IOLoop : IAsyncDisposable
         }
         finally
         {
-            signal.TrySetResult();
+            run?.TrySetResult();
         }
     }
 

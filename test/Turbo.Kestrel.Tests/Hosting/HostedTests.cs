@@ -1,0 +1,191 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Tests.Server;
+
+namespace Turbo.Kestrel.Tests.Hosting;
+
+/// <summary>Turbo servers inside a real ASP.NET Core host, beside its HTTP endpoint.</summary>
+public class HostedTests
+{
+    [Fact]
+    public async Task Hosted_EchoRoundTripBesideAnsweringHttpEndpoint()
+    {
+        await using var app = BuildApp(new() { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0" });
+        await app.StartAsync().Within();
+
+        await using var client = await TestClient.ConnectAsync(TcpEndPoint(app));
+        await client.SendAsync("hosted\n");
+        Assert.Equal("hosted\n", await client.ReadLineAsync().Within());
+
+        using var http = new HttpClient();
+        Assert.Equal("ok", await http.GetStringAsync(new Uri(new Uri(HttpAddress(app)), "/healthz")).Within());
+        await app.StopAsync().Within();
+    }
+
+    [Fact]
+    public async Task Hosted_ServerIsBuiltByDependencyInjection()
+    {
+        await using var app = BuildApp(new() { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0" });
+        await app.StartAsync().Within();
+
+        var server = Assert.IsType<HostedEchoServer>(app.Services.GetRequiredKeyedService<TcpServer>("Echo"));
+
+        Assert.NotNull(server.Logger);
+        Assert.Same(app.Services.GetRequiredService<IOLoop>(), server.IOLoop);
+        await app.StopAsync().Within();
+    }
+
+    [Fact]
+    public async Task Hosted_CommandLineAddsAnEndpointAndUrlsMovesOnlyHttp()
+    {
+        await using var app = BuildApp(
+            new() { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0" },
+            "--Turbo:Servers:Echo:Endpoints:Extra:Url=tcp://127.0.0.1:0",
+            "--urls=http://127.0.0.1:0");
+        await app.StartAsync().Within();
+
+        var endPoints = app.Services.GetRequiredKeyedService<TcpServer>("Echo").LocalEndPoints;
+        Assert.Equal(2, endPoints.Count);
+        foreach (var endPoint in endPoints)
+        {
+            await using var client = await TestClient.ConnectAsync(endPoint);
+            await client.SendAsync("both\n");
+            Assert.Equal("both\n", await client.ReadLineAsync().Within());
+        }
+
+        using var http = new HttpClient();
+        Assert.Equal("ok", await http.GetStringAsync(new Uri(new Uri(HttpAddress(app)), "/healthz")).Within());
+        await app.StopAsync().Within();
+    }
+
+    [Fact]
+    public async Task Hosted_MaxBufferSizeFromConfigurationReachesStreams()
+    {
+        await using var app = BuildApp(new()
+        {
+            ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0",
+            ["Turbo:Servers:Echo:MaxBufferSize"] = "4096",
+        });
+        await app.StartAsync().Within();
+        var server = (HostedEchoServer)app.Services.GetRequiredKeyedService<TcpServer>("Echo");
+
+        await using var client = await TestClient.ConnectAsync(TcpEndPoint(app));
+        var stream = await server.Accepted.Task.Within();
+
+        Assert.Equal(4096, server.MaxBufferSize);
+        Assert.Equal(4096, stream.MaxBufferSize);
+        await client.SendAsync(new string('x', 5000));
+        var (_, _) = await client.ReadToEndAsync().Within();
+        await app.StopAsync().Within();
+    }
+
+    [Fact]
+    public async Task Hosted_StopDrainsOpenConnectionsThroughClosingRequested()
+    {
+        await using var app = BuildApp(new() { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0" });
+        await app.StartAsync().Within();
+        var server = (HostedEchoServer)app.Services.GetRequiredKeyedService<TcpServer>("Echo");
+        await using var client = await TestClient.ConnectAsync(TcpEndPoint(app));
+        var stream = await server.Accepted.Task.Within();
+
+        await app.StopAsync().Within();
+
+        Assert.True(stream.ClosingRequested.IsCancellationRequested);
+        var (_, end) = await client.ReadToEndAsync().Within();
+        Assert.Equal(ClientEnd.Fin, end);
+    }
+
+    [Fact]
+    public async Task Hosted_BindErrorFailsStartNamingTheKey()
+    {
+        await using var occupied = TestServer.Start(EchoTests.EchoLinesAsync);
+        await using var app = BuildApp(new() { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = $"tcp://127.0.0.1:{occupied.Port}" });
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync().Within());
+
+        Assert.StartsWith("Turbo:Servers:Echo:Endpoints:Main:Url", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"127.0.0.1:{occupied.Port}", error.Message, StringComparison.Ordinal);
+        await using var client = await occupied.ConnectAsync();
+        await client.SendAsync("unaffected\n");
+        Assert.Equal("unaffected\n", await client.ReadLineAsync().Within());
+    }
+
+    [Theory]
+    [InlineData("Turbo:Servers:Ghost:Endpoints:Main:Url", "tcp://127.0.0.1:0", "Turbo:Servers:Ghost")]
+    [InlineData("Turbo:Servers:Echo:Colour", "blue", "Turbo:Servers:Echo:Colour")]
+    [InlineData("Turbo:Servers:Echo:Endpoints:Main:Port", "7000", "Turbo:Servers:Echo:Endpoints:Main:Port")]
+    [InlineData("Turbo:Servers:Echo:MaxBufferSize", "lots", "Turbo:Servers:Echo:MaxBufferSize")]
+    [InlineData("Turbo:Servers:Echo:MaxBufferSize", "0", "Turbo:Servers:Echo:MaxBufferSize")]
+    [InlineData("Turbo:Servers:Echo:Endpoints:Main:Backlog", "-1", "Turbo:Servers:Echo:Endpoints:Main:Backlog")]
+    [InlineData("Turbo:Servers:Echo:Endpoints:Main:Url", "http://127.0.0.1:7000", "Turbo:Servers:Echo:Endpoints:Main:Url")]
+    [InlineData("Turbo:Servers:Echo:Endpoints:Main:Url", "tcp://127.0.0.1", "Turbo:Servers:Echo:Endpoints:Main:Url")]
+    [InlineData("Turbo:Servers:Echo:Endpoints:Main:Url", "tcp://127.0.0.1:70000", "Turbo:Servers:Echo:Endpoints:Main:Url")]
+    [InlineData("Turbo:Servers:Echo:Endpoints:Main:Url", "tcp://example:7000", "Turbo:Servers:Echo:Endpoints:Main:Url")]
+    [InlineData("Turbo:Servers:Echo:Endpoints:Main:Url", "", "Turbo:Servers:Echo:Endpoints:Main:Url")]
+    [InlineData("Turbo:Listeners", "x", "Turbo:Listeners")]
+    public async Task Hosted_BadConfigurationFailsStartNamingTheKey(string key, string value, string namedKey)
+    {
+        var settings = new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0", [key] = value };
+        await using var app = BuildApp(settings);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync().Within());
+
+        Assert.StartsWith(namedKey, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Hosted_WorksInAGenericHostWithoutHttp()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0" });
+        builder.UseTurboTcp().AddServer<HostedEchoServer>("Echo");
+        using var host = builder.Build();
+        await host.StartAsync().Within();
+
+        await using var client = await TestClient.ConnectAsync(host.Services.GetRequiredKeyedService<TcpServer>("Echo").LocalEndPoints[0]);
+        await client.SendAsync("generic\n");
+        Assert.Equal("generic\n", await client.ReadLineAsync().Within());
+        await host.StopAsync().Within();
+    }
+
+    [Fact]
+    public void AddServer_SameNameTwice_Throws()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        var turbo = builder.UseTurboTcp().AddServer<HostedEchoServer>("Echo");
+
+        var error = Assert.Throws<ArgumentException>(() => turbo.AddServer<HostedEchoServer>("echo"));
+
+        Assert.Contains("echo", error.Message, StringComparison.Ordinal);
+        Assert.Same(turbo, builder.UseTurboTcp());
+    }
+
+    private static WebApplication BuildApp(Dictionary<string, string?> settings, params string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, EnvironmentName = "Test" });
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = settings });
+        if (!args.Any(a => a.StartsWith("--urls", StringComparison.Ordinal)))
+        {
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+        }
+
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        builder.UseTurboTcp().AddServer<HostedEchoServer>("Echo");
+        var app = builder.Build();
+        app.MapGet("/healthz", () => "ok");
+        return app;
+    }
+
+    private static EndPoint TcpEndPoint(WebApplication app) =>
+        app.Services.GetRequiredKeyedService<TcpServer>("Echo").LocalEndPoints[0];
+
+    private static string HttpAddress(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+}

@@ -1,0 +1,66 @@
+using System.IO.Pipelines;
+using System.Text;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Turbo.Kestrel.Tests.Infrastructure;
+
+/// <summary>
+/// An <see cref="IOStream"/> over in-memory pipes: the test plays the transport, so it decides exactly which
+/// bytes arrive in which read (segmentation) and when the peer closes.
+/// </summary>
+internal sealed class PipeConnection
+{
+    private readonly Pipe _toServer = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+    private readonly Pipe _fromServer = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+    private readonly CancellationTokenSource _closed = new();
+
+    public PipeConnection(long maxBufferSize = 1024 * 1024)
+    {
+        var transport = new DuplexPipe(_toServer.Reader, _fromServer.Writer);
+        var application = new DuplexPipe(_fromServer.Reader, _toServer.Writer);
+        var context = new DefaultConnectionContext("test-connection", transport, application)
+        {
+            ConnectionClosed = _closed.Token,
+        };
+        Stream = new IOStream(context, maxBufferSize, NullLogger.Instance);
+    }
+
+    public IOStream Stream { get; }
+
+    /// <summary>Delivers one transport read's worth of bytes.</summary>
+    public async Task SendAsync(string text) => await _toServer.Writer.WriteAsync(Encoding.Latin1.GetBytes(text));
+
+    public async Task SendAsync(byte[] bytes) => await _toServer.Writer.WriteAsync(bytes);
+
+    /// <summary>The peer's FIN.</summary>
+    public void SendFin()
+    {
+        _toServer.Writer.Complete();
+        _closed.Cancel();
+    }
+
+    /// <summary>Everything the server wrote, once it completed its output.</summary>
+    public async Task<string> ReadServerOutputToEndAsync()
+    {
+        while (true)
+        {
+            var result = await _fromServer.Reader.ReadAsync().AsTask().Within();
+            if (result.IsCompleted)
+            {
+                var text = Encoding.Latin1.GetString(result.Buffer);
+                _fromServer.Reader.AdvanceTo(result.Buffer.End);
+                return text;
+            }
+
+            _fromServer.Reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+}

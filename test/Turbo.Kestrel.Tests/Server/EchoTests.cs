@@ -1,0 +1,189 @@
+using System.Security.Cryptography;
+using System.Text;
+using Turbo.Kestrel.Tests.Infrastructure;
+
+namespace Turbo.Kestrel.Tests.Server;
+
+/// <summary>Line echo end to end on real Kestrel, 127.0.0.1, port 0.</summary>
+public class EchoTests
+{
+    internal static async Task EchoLinesAsync(IOStream stream, string address)
+    {
+        while (true)
+        {
+            var line = await stream.ReadUntilAsync("\n");
+            await stream.WriteAsync(line);
+        }
+    }
+
+    [Fact]
+    public async Task Echo_RoundTripStandalone()
+    {
+        await using var server = TestServer.Start(EchoLinesAsync);
+        await using var client = await server.ConnectAsync();
+
+        await client.SendAsync("hello\n");
+
+        Assert.Equal("hello\n", await client.ReadLineAsync().Within());
+    }
+
+    [Fact]
+    public async Task Echo_ThreePipelinedLinesInOneSegment()
+    {
+        await using var server = TestServer.Start(EchoLinesAsync);
+        await using var client = await server.ConnectAsync();
+
+        await client.SendAsync("one\ntwo\nthree\n");
+
+        Assert.Equal("one\n", await client.ReadLineAsync().Within());
+        Assert.Equal("two\n", await client.ReadLineAsync().Within());
+        Assert.Equal("three\n", await client.ReadLineAsync().Within());
+    }
+
+    [Fact]
+    public async Task Echo_DelimiterSplitOverThreeSegmentsSentApart()
+    {
+        var lines = new List<string>();
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            var line = await stream.ReadUntilAsync("\r\n\r\n");
+            await stream.WriteAsync(line);
+        });
+        await using var client = await server.ConnectAsync();
+
+        // Each part is a separate send with the socket's NoDelay on; the server sees at least the first
+        // part before the rest exists, whatever the timing.
+        await client.SendAsync("GET\r");
+        await client.SendAsync("\n\r");
+        await client.SendAsync("\n");
+
+        Assert.Equal("GET\r\n\r\n", Encoding.ASCII.GetString(await client.ReadExactlyAsync(7).Within()));
+    }
+
+    [Fact]
+    public async Task Echo_HalfClosedClientStillGetsReply()
+    {
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            var line = await stream.ReadUntilAsync("\n");
+            await Assert.ThrowsAsync<StreamClosedException>(() => stream.ReadUntilAsync("\n").AsTask());
+            await stream.WriteAsync(line);
+        });
+        await using var client = await server.ConnectAsync();
+
+        await client.SendAsync("last words\n");
+        client.ShutdownSend();
+
+        var (data, end) = await client.ReadToEndAsync().Within();
+        Assert.Equal("last words\n", Encoding.UTF8.GetString(data));
+        Assert.Equal(ClientEnd.Fin, end);
+    }
+
+    [Fact]
+    public async Task Echo_HandlerSeesPeerAddressWithoutPort()
+    {
+        var seen = new TaskCompletionSource<(string Address, string StreamAddress)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start((stream, address) =>
+        {
+            seen.TrySetResult((address, stream.Address));
+            return Task.CompletedTask;
+        });
+        await using var client = await server.ConnectAsync();
+
+        var (address, streamAddress) = await seen.Task.Within();
+
+        Assert.Equal("127.0.0.1", address);
+        Assert.Equal(address, streamAddress);
+    }
+
+    [Fact]
+    public async Task Write_LargePayloadThenReturn_DeliversEveryByteThenFin()
+    {
+        var payload = RandomNumberGenerator.GetBytes(4 * 1024 * 1024);
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            var head = stream.WriteAsync(payload.AsMemory(0, 1000)).AsTask();
+            await stream.WriteAsync(payload.AsMemory(1000));
+            await head;
+            stream.Close();
+        });
+        await using var client = await server.ConnectAsync();
+
+        var (data, end) = await client.ReadToEndAsync().Within();
+
+        Assert.Equal(ClientEnd.Fin, end);
+        Assert.Equal(SHA256.HashData(payload), SHA256.HashData(data));
+    }
+
+    [Fact]
+    public async Task Write_ConcurrentWritersKeepEachWriteWholeAndInCallOrderPerWriter()
+    {
+        const int Writers = 10;
+        const int WritesEach = 200;
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            await Task.WhenAll(Enumerable.Range(0, Writers).Select(w => Task.Run(async () =>
+            {
+                for (var i = 0; i < WritesEach; i++)
+                {
+                    await stream.WriteAsync($"{w:D2}:{i:D5}|");
+                }
+            })));
+            stream.Close();
+        });
+        await using var client = await server.ConnectAsync();
+
+        var text = Encoding.ASCII.GetString((await client.ReadToEndAsync().Within()).Data);
+
+        var records = text.Split('|', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Writers * WritesEach, records.Length);
+        foreach (var writer in records.GroupBy(r => r[..2]))
+        {
+            Assert.Equal(Enumerable.Range(0, WritesEach).Select(i => $"{writer.Key}:{i:D5}"), writer);
+        }
+    }
+
+    [Fact]
+    public async Task CloseCallback_RunsOnceWhenClientLeavesAnIdleHandler()
+    {
+        var calls = 0;
+        var callbackRan = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handlerMayEnd = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            stream.SetCloseCallback(() =>
+            {
+                Interlocked.Increment(ref calls);
+                callbackRan.TrySetResult();
+            });
+            await handlerMayEnd.Task;
+        });
+        var client = await server.ConnectAsync();
+
+        await client.DisposeAsync();
+        await callbackRan.Task.Within();
+        handlerMayEnd.SetResult();
+        await using var next = await server.ConnectAsync();
+
+        Assert.Equal(1, Volatile.Read(ref calls));
+    }
+
+    [Fact]
+    public async Task Abort_ResetsTheConnection()
+    {
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            await stream.ReadUntilAsync("\n");
+            stream.Abort();
+            Assert.True(stream.IsClosed);
+            await Assert.ThrowsAsync<StreamClosedException>(() => stream.WriteAsync("late").AsTask());
+        });
+        await using var client = await server.ConnectAsync();
+
+        await client.SendAsync("go\n");
+
+        var (data, end) = await client.ReadToEndAsync().Within();
+        Assert.Empty(data);
+        Assert.Equal(ClientEnd.Reset, end);
+    }
+}

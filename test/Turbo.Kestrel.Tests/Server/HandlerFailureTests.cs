@@ -1,0 +1,67 @@
+using Microsoft.Extensions.Logging;
+using Turbo.Kestrel.Tests.Infrastructure;
+
+namespace Turbo.Kestrel.Tests.Server;
+
+/// <summary>A throwing handler closes its own connection, is logged once with the connection id, and nothing else stops.</summary>
+public class HandlerFailureTests
+{
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task HandlerException_IsLoggedOnceAndTheNextClientIsServed(bool synchronous)
+    {
+        var connections = 0;
+        var failedConnectionId = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start((stream, address) =>
+        {
+            if (Interlocked.Increment(ref connections) == 1)
+            {
+                failedConnectionId.TrySetResult(stream.ConnectionId);
+                return synchronous ? throw new InvalidDataException("boom") : FailLaterAsync(stream);
+            }
+
+            return EchoTests.EchoLinesAsync(stream, address);
+        });
+
+        await using (var first = await server.ConnectAsync())
+        {
+            await first.SendAsync("x\n");
+            var (data, _) = await first.ReadToEndAsync().Within();
+            Assert.Empty(data);
+        }
+
+        await using var second = await server.ConnectAsync();
+        await second.SendAsync("still here\n");
+        Assert.Equal("still here\n", await second.ReadLineAsync().Within());
+
+        var connectionId = await failedConnectionId.Task.Within();
+        var failures = server.Logs.Entries.Where(e => e.Exception is InvalidDataException).ToArray();
+        var failure = Assert.Single(failures);
+        Assert.Equal(LogLevel.Error, failure.Level);
+        Assert.Equal("HandlerFailed", failure.EventId.Name);
+        Assert.Contains(connectionId, failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StreamClosedEndingAHandler_IsNotAnError()
+    {
+        await using var server = TestServer.Start(EchoTests.EchoLinesAsync);
+        await using (var client = await server.ConnectAsync())
+        {
+            await client.SendAsync("bye\n");
+            Assert.Equal("bye\n", await client.ReadLineAsync().Within());
+        }
+
+        var ended = await server.Logs.WaitForAsync(e => e.EventId.Name == "HandlerEndedByClosedStream");
+
+        Assert.Equal(LogLevel.Debug, ended.Level);
+        Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Error);
+    }
+
+    private static async Task FailLaterAsync(IOStream stream)
+    {
+        await stream.ReadUntilAsync("\n");
+        throw new InvalidDataException("boom");
+    }
+}

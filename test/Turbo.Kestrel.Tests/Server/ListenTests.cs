@@ -1,0 +1,149 @@
+using System.Net;
+using System.Net.Sockets;
+using Turbo.Kestrel.Tests.Infrastructure;
+
+namespace Turbo.Kestrel.Tests.Server;
+
+/// <summary>Listen overloads, addresses and bind errors.</summary>
+public class ListenTests
+{
+    [Fact]
+    public async Task Listen_PortInUse_ThrowsNamingTheEndPointAndLeavesNothingBound()
+    {
+        await using var first = TestServer.Start(EchoTests.EchoLinesAsync);
+        var (loop, _, services) = TestServer.NewLoop();
+        await using var second = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+
+        var error = Assert.Throws<IOException>(() => second.Listen(first.Port, "127.0.0.1"));
+
+        Assert.Contains($"127.0.0.1:{first.Port}", error.Message, StringComparison.Ordinal);
+        Assert.Empty(second.LocalEndPoints);
+        await using var client = await first.ConnectAsync();
+        await client.SendAsync("first still serves\n");
+        Assert.Equal("first still serves\n", await client.ReadLineAsync().Within());
+        await loop.DisposeAsync();
+        await services.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Listen_BadAddress_ThrowsNamingIt()
+    {
+        var (loop, _, services) = TestServer.NewLoop();
+        await using var server = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+
+        var error = Assert.Throws<ArgumentException>(() => server.Listen(0, "not-an-address"));
+
+        Assert.Contains("not-an-address", error.Message, StringComparison.Ordinal);
+        Assert.Empty(server.LocalEndPoints);
+        await services.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Listen_HostOrderUIntAddress()
+    {
+        var (loop, _, services) = TestServer.NewLoop();
+        await using var server = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+
+        server.Listen(0, 0x7F000001u);
+
+        var endPoint = Assert.IsType<IPEndPoint>(Assert.Single(server.LocalEndPoints));
+        Assert.Equal(IPAddress.Loopback, endPoint.Address);
+        await using var client = await TestClient.ConnectAsync(endPoint);
+        await client.SendAsync("uint\n");
+        Assert.Equal("uint\n", await client.ReadLineAsync().Within());
+        await services.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Listen_TwoPortsOnOneServer()
+    {
+        var (loop, _, services) = TestServer.NewLoop();
+        await using var server = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+
+        server.Listen(0, IPAddress.Loopback);
+        server.Listen(0, "127.0.0.1", backlog: 16);
+
+        Assert.Equal(2, server.LocalEndPoints.Count);
+        foreach (var endPoint in server.LocalEndPoints)
+        {
+            await using var client = await TestClient.ConnectAsync(endPoint);
+            await client.SendAsync("port\n");
+            Assert.Equal("port\n", await client.ReadLineAsync().Within());
+        }
+
+        await services.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Listen_DualStackAny_ShowsIPv4PeersAsIPv4()
+    {
+        // CI machines have IPv6 loopback; a machine without it fails here rather than skipping silently.
+        Assert.True(Socket.OSSupportsIPv6, "IPv6 is not available on this machine.");
+        var seen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var (loop, _, services) = TestServer.NewLoop();
+        await using var server = new DelegateServer((_, address) =>
+        {
+            seen.TrySetResult(address);
+            return Task.CompletedTask;
+        }, loop);
+
+        server.Listen(0);
+
+        var endPoint = Assert.IsType<IPEndPoint>(Assert.Single(server.LocalEndPoints));
+        Assert.Equal(IPAddress.IPv6Any, endPoint.Address);
+        await using var client = await TestClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, endPoint.Port));
+        Assert.Equal("127.0.0.1", await seen.Task.Within());
+        await services.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Listen_LocalhostBindsEachLoopbackAddress()
+    {
+        var (loop, _, services) = TestServer.NewLoop();
+        await using var server = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+
+        server.Listen(0, "localhost", family: AddressFamily.InterNetwork);
+
+        var endPoint = Assert.IsType<IPEndPoint>(Assert.Single(server.LocalEndPoints));
+        Assert.Equal(IPAddress.Loopback, endPoint.Address);
+        await services.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Listen_FamilyMismatch_Throws()
+    {
+        var (loop, _, services) = TestServer.NewLoop();
+        await using var server = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+
+        Assert.Throws<ArgumentException>(() => server.Listen(0, "127.0.0.1", family: AddressFamily.InterNetworkV6));
+        await services.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Listen_BacklogIsTheListenersOwn()
+    {
+        var (loop, _, services) = TestServer.NewLoop();
+        await using var server = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+
+        server.Listen(0, "127.0.0.1", backlog: 37);
+
+        var port = ((IPEndPoint)server.LocalEndPoints[0]).Port;
+        var table = await File.ReadAllTextAsync("/proc/net/tcp");
+        Assert.Contains($":{port:X4} 00000000:0000 0A", table, StringComparison.Ordinal);
+        Assert.Equal(37, ListenBacklog(port));
+        await services.DisposeAsync();
+    }
+
+    /// <summary>The backlog the kernel reports for a listening port (Send-Q of <c>ss -ltn</c>).</summary>
+    private static int ListenBacklog(int port)
+    {
+        using var ss = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ss", $"-ltnH sport = :{port}")
+        {
+            RedirectStandardOutput = true,
+        })!;
+        var line = ss.StandardOutput.ReadToEnd().Trim();
+        ss.WaitForExit();
+        var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return int.Parse(fields[2], System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

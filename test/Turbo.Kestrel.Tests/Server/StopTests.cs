@@ -1,0 +1,164 @@
+using System.Net.Sockets;
+using Turbo.Kestrel.Tests.Infrastructure;
+
+namespace Turbo.Kestrel.Tests.Server;
+
+/// <summary>Stop (listeners only) and StopAsync (drain, then abort) on real connections.</summary>
+public class StopTests
+{
+    [Fact]
+    public async Task Stop_KeepsAcceptedConnectionsAliveAndRefusesNewOnes()
+    {
+        await using var server = TestServer.Start(EchoTests.EchoLinesAsync);
+        var endPoint = server.EndPoint;
+        await using var client = await server.ConnectAsync();
+        await client.SendAsync("before\n");
+        Assert.Equal("before\n", await client.ReadLineAsync().Within());
+
+        server.Server.Stop();
+        server.Server.Stop();
+
+        Assert.Empty(server.Server.LocalEndPoints);
+        var refused = await Assert.ThrowsAsync<SocketException>(() => TestClient.ConnectAsync(endPoint));
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+        await client.SendAsync("after\n");
+        Assert.Equal("after\n", await client.ReadLineAsync().Within());
+    }
+
+    [Fact]
+    public async Task Stop_DoesNotSignalOpenStreams()
+    {
+        var stream = new TaskCompletionSource<IOStream>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(async (s, _) =>
+        {
+            stream.TrySetResult(s);
+            await release.Task;
+        });
+        await using var client = await server.ConnectAsync();
+        var open = await stream.Task.Within();
+
+        server.Server.Stop();
+
+        Assert.False(open.ClosingRequested.IsCancellationRequested);
+        Assert.False(open.IsClosed);
+        release.SetResult();
+    }
+
+    [Fact]
+    public async Task Listen_AfterStopOnTheSamePortWorks()
+    {
+        await using var server = TestServer.Start(EchoTests.EchoLinesAsync);
+        var port = server.Port;
+        server.Server.Stop();
+
+        server.Server.Listen(port, "127.0.0.1");
+
+        await using var client = await server.ConnectAsync();
+        await client.SendAsync("again\n");
+        Assert.Equal("again\n", await client.ReadLineAsync().Within());
+    }
+
+    [Fact]
+    public async Task StopAsync_FiresClosingRequestedAndLetsCooperativeHandlersFinish()
+    {
+        var handlerEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            try
+            {
+                await stream.ReadUntilAsync("\n", cancellationToken: stream.ClosingRequested);
+            }
+            catch (OperationCanceledException)
+            {
+                await stream.WriteAsync("bye\n");
+                handlerEnded.TrySetResult();
+            }
+        });
+        await using var client = await server.ConnectAsync();
+        await client.SendAsync("partial");
+        await server.Logs.WaitForAsync(e => e.Message.Contains("listening", StringComparison.Ordinal));
+
+        await WaitForConnectionAsync(server);
+        await server.Server.StopAsync(TimeSpan.FromSeconds(10)).Within();
+
+        await handlerEnded.Task.Within();
+        var (data, end) = await client.ReadToEndAsync().Within();
+        Assert.Equal("bye\n", System.Text.Encoding.ASCII.GetString(data));
+        Assert.Equal(ClientEnd.Fin, end);
+    }
+
+    [Fact]
+    public async Task StopAsync_AbortsAStubbornHandlerAtTheDeadline()
+    {
+        var signalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var readFailed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            stream.ClosingRequested.Register(() => signalled.TrySetResult());
+            try
+            {
+                await stream.ReadUntilAsync("\n");
+            }
+            catch (Exception ex)
+            {
+                readFailed.TrySetResult(ex);
+                throw;
+            }
+        });
+        await using var client = await server.ConnectAsync();
+        await WaitForConnectionAsync(server);
+
+        var started = TimeProvider.System.GetTimestamp();
+        await server.Server.StopAsync(TimeSpan.FromMilliseconds(300)).Within();
+        var elapsed = TimeProvider.System.GetElapsedTime(started);
+
+        await signalled.Task.Within();
+        Assert.IsType<StreamClosedException>(await readFailed.Task.Within());
+        Assert.True(elapsed >= TimeSpan.FromMilliseconds(250), $"StopAsync returned after {elapsed}, before the drain deadline.");
+        var (_, end) = await client.ReadToEndAsync().Within();
+        Assert.True(end is ClientEnd.Reset or ClientEnd.Fin);
+    }
+
+    [Fact]
+    public async Task StopAsync_CancelledTokenAbortsAtOnce()
+    {
+        var readFailed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            try
+            {
+                await stream.ReadUntilAsync("\n");
+            }
+            catch (Exception ex)
+            {
+                readFailed.TrySetResult(ex);
+            }
+        });
+        await using var client = await server.ConnectAsync();
+        await WaitForConnectionAsync(server);
+
+        await server.Server.StopAsync(Timeout.InfiniteTimeSpan, new CancellationToken(canceled: true)).Within();
+
+        Assert.IsType<StreamClosedException>(await readFailed.Task.Within());
+    }
+
+    [Fact]
+    public async Task IOLoopStop_StopsItsServersAndEndsStart()
+    {
+        await using var server = TestServer.Start(EchoTests.EchoLinesAsync);
+        var endPoint = server.EndPoint;
+        var running = Task.Run(server.Loop.Start);
+
+        server.Loop.Stop();
+
+        await running.Within();
+        Assert.Empty(server.Server.LocalEndPoints);
+        await Assert.ThrowsAsync<SocketException>(() => TestClient.ConnectAsync(endPoint));
+    }
+
+    /// <summary>Waits until the server has handed the connection to its handler.</summary>
+    private static Task<LogEntry> WaitForConnectionAsync(TestServer server) =>
+        server.Logs.WaitForAsync(e => e.Category.StartsWith("Microsoft.AspNetCore.Server.Kestrel", StringComparison.Ordinal)
+            && e.EventId.Name == "ConnectionStart");
+}

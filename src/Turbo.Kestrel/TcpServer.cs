@@ -147,7 +147,7 @@ public abstract class TcpServer : IAsyncDisposable
         var open = groups.Sum(g => g.ConnectionCount);
         if (open > 0 && _logger is not null)
         {
-            TurboLog.Draining(_logger, Name, open, drainTimeout);
+            TurboLog.Draining(_logger, Name, open, drainTimeout == Timeout.InfiniteTimeSpan ? "as long as they need" : drainTimeout.ToString());
         }
 
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -40,6 +40,6 @@ internal static partial class TurboLog
     public static partial void StoppedListening(ILogger logger, string server, EndPoint endPoint);
 
     [LoggerMessage(EventId = 12, EventName = "Draining", Level = LogLevel.Information,
-        Message = "Server {Server} is draining {Connections} open connections for at most {DrainTimeout}.")]
-    public static partial void Draining(ILogger logger, string server, int connections, TimeSpan drainTimeout);
+        Message = "Server {Server} is draining {Connections} open connections; they get {DrainTimeout}.")]
+    public static partial void Draining(ILogger logger, string server, int connections, string drainTimeout);
 }

@@ -30,12 +30,19 @@ internal sealed class TestServer : IAsyncDisposable
 
     public int Port => EndPoint.Port;
 
-    public static TestServer Start(Func<IOStream, string, Task> handler, long? maxBufferSize = null, string address = "127.0.0.1")
+    /// <summary>A server listening on 127.0.0.1, port 0.</summary>
+    public static TestServer Start(Func<IOStream, string, Task> handler, long? maxBufferSize = null)
+    {
+        var server = Create(handler, maxBufferSize);
+        server.Server.Listen(0, "127.0.0.1");
+        return server;
+    }
+
+    /// <summary>A server that does not listen yet: the test calls <c>Listen</c> itself.</summary>
+    public static TestServer Create(Func<IOStream, string, Task> handler, long? maxBufferSize = null)
     {
         var (loop, logs, services) = NewLoop();
-        var server = new DelegateServer(handler, loop, maxBufferSize);
-        server.Listen(0, address);
-        return new TestServer(server, loop, logs, services);
+        return new TestServer(new DelegateServer(handler, loop, maxBufferSize), loop, logs, services);
     }
 
     /// <summary>A loop whose logs go to a sink the test can read.</summary>

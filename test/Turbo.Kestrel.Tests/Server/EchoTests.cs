@@ -82,18 +82,21 @@ public class EchoTests
     [Fact]
     public async Task Echo_HandlerSeesPeerAddressWithoutPort()
     {
-        var seen = new TaskCompletionSource<(string Address, string StreamAddress)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var seen = new TaskCompletionSource<(string Address, IOStream Stream)>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var server = TestServer.Start((stream, address) =>
         {
-            seen.TrySetResult((address, stream.Address));
+            seen.TrySetResult((address, stream));
             return Task.CompletedTask;
         });
         await using var client = await server.ConnectAsync();
 
-        var (address, streamAddress) = await seen.Task.Within();
+        var (address, stream) = await seen.Task.Within();
 
         Assert.Equal("127.0.0.1", address);
-        Assert.Equal(address, streamAddress);
+        Assert.Equal(address, stream.Address);
+        Assert.Equal(client.Socket.LocalEndPoint, stream.RemoteEndPoint);
+        Assert.Equal(server.EndPoint, stream.LocalEndPoint);
+        Assert.False(string.IsNullOrEmpty(stream.ConnectionId));
     }
 
     [Fact]

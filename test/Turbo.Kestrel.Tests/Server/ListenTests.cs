@@ -11,38 +11,34 @@ public class ListenTests
     public async Task Listen_PortInUse_ThrowsNamingTheEndPointAndLeavesNothingBound()
     {
         await using var first = TestServer.Start(EchoTests.EchoLinesAsync);
-        var (loop, _, services) = TestServer.NewLoop();
-        await using var second = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+        await using var second = TestServer.Create(EchoTests.EchoLinesAsync);
 
-        var error = Assert.Throws<IOException>(() => second.Listen(first.Port, "127.0.0.1"));
+        var error = Assert.Throws<IOException>(() => second.Server.Listen(first.Port, "127.0.0.1"));
 
         Assert.Contains($"127.0.0.1:{first.Port}", error.Message, StringComparison.Ordinal);
-        Assert.Empty(second.LocalEndPoints);
+        Assert.Empty(second.Server.LocalEndPoints);
         await using var client = await first.ConnectAsync();
         await client.SendAsync("first still serves\n");
         Assert.Equal("first still serves\n", await client.ReadLineAsync().Within());
-        await loop.DisposeAsync();
-        await services.DisposeAsync();
     }
 
     [Fact]
     public async Task Listen_BadAddress_ThrowsNamingIt()
     {
-        var (loop, _, services) = TestServer.NewLoop();
-        await using var server = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        var server = test.Server;
 
         var error = Assert.Throws<ArgumentException>(() => server.Listen(0, "not-an-address"));
 
         Assert.Contains("not-an-address", error.Message, StringComparison.Ordinal);
         Assert.Empty(server.LocalEndPoints);
-        await services.DisposeAsync();
     }
 
     [Fact]
     public async Task Listen_HostOrderUIntAddress()
     {
-        var (loop, _, services) = TestServer.NewLoop();
-        await using var server = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        var server = test.Server;
 
         server.Listen(0, 0x7F000001u);
 
@@ -51,14 +47,13 @@ public class ListenTests
         await using var client = await TestClient.ConnectAsync(endPoint);
         await client.SendAsync("uint\n");
         Assert.Equal("uint\n", await client.ReadLineAsync().Within());
-        await services.DisposeAsync();
     }
 
     [Fact]
     public async Task Listen_TwoPortsOnOneServer()
     {
-        var (loop, _, services) = TestServer.NewLoop();
-        await using var server = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        var server = test.Server;
 
         server.Listen(0, IPAddress.Loopback);
         server.Listen(0, "127.0.0.1", backlog: 16);
@@ -71,7 +66,6 @@ public class ListenTests
             Assert.Equal("port\n", await client.ReadLineAsync().Within());
         }
 
-        await services.DisposeAsync();
     }
 
     [Fact]
@@ -80,12 +74,12 @@ public class ListenTests
         // CI machines have IPv6 loopback; a machine without it fails here rather than skipping silently.
         Assert.True(Socket.OSSupportsIPv6, "IPv6 is not available on this machine.");
         var seen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var (loop, _, services) = TestServer.NewLoop();
-        await using var server = new DelegateServer((_, address) =>
+        await using var test = TestServer.Create((_, address) =>
         {
             seen.TrySetResult(address);
             return Task.CompletedTask;
-        }, loop);
+        });
+        var server = test.Server;
 
         server.Listen(0);
 
@@ -93,37 +87,34 @@ public class ListenTests
         Assert.Equal(IPAddress.IPv6Any, endPoint.Address);
         await using var client = await TestClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, endPoint.Port));
         Assert.Equal("127.0.0.1", await seen.Task.Within());
-        await services.DisposeAsync();
     }
 
     [Fact]
     public async Task Listen_LocalhostBindsEachLoopbackAddress()
     {
-        var (loop, _, services) = TestServer.NewLoop();
-        await using var server = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        var server = test.Server;
 
         server.Listen(0, "localhost", family: AddressFamily.InterNetwork);
 
         var endPoint = Assert.IsType<IPEndPoint>(Assert.Single(server.LocalEndPoints));
         Assert.Equal(IPAddress.Loopback, endPoint.Address);
-        await services.DisposeAsync();
     }
 
     [Fact]
     public async Task Listen_FamilyMismatch_Throws()
     {
-        var (loop, _, services) = TestServer.NewLoop();
-        await using var server = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        var server = test.Server;
 
         Assert.Throws<ArgumentException>(() => server.Listen(0, "127.0.0.1", family: AddressFamily.InterNetworkV6));
-        await services.DisposeAsync();
     }
 
     [Fact]
     public async Task Listen_BacklogIsTheListenersOwn()
     {
-        var (loop, _, services) = TestServer.NewLoop();
-        await using var server = new DelegateServer(EchoTests.EchoLinesAsync, loop);
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        var server = test.Server;
 
         server.Listen(0, "127.0.0.1", backlog: 37);
 
@@ -131,7 +122,6 @@ public class ListenTests
         var table = await File.ReadAllTextAsync("/proc/net/tcp");
         Assert.Contains($":{port:X4} 00000000:0000 0A", table, StringComparison.Ordinal);
         Assert.Equal(37, ListenBacklog(port));
-        await services.DisposeAsync();
     }
 
     /// <summary>The backlog the kernel reports for a listening port (Send-Q of <c>ss -ltn</c>).</summary>

@@ -157,8 +157,56 @@ public class StopTests
         await Assert.ThrowsAsync<SocketException>(() => TestClient.ConnectAsync(endPoint));
     }
 
+    [Fact]
+    public async Task IOLoopStop_BeforeStart_MakesTheNextStartReturnAtOnce()
+    {
+        await using var server = TestServer.Start(EchoTests.EchoLinesAsync);
+
+        server.Loop.Stop();
+
+        await Task.Run(server.Loop.Start).Within();
+        Assert.Empty(server.Server.LocalEndPoints);
+    }
+
+    [Fact]
+    public async Task IOLoopRunAsync_EndsWhenItsTokenIsCancelled()
+    {
+        await using var server = TestServer.Start(EchoTests.EchoLinesAsync);
+        using var cancel = new CancellationTokenSource();
+        var running = server.Loop.RunAsync(cancel.Token);
+        Assert.False(running.IsCompleted);
+
+        await cancel.CancelAsync();
+
+        await running.Within();
+        Assert.Empty(server.Server.LocalEndPoints);
+    }
+
+    [Fact]
+    public void Server_WithoutLoop_UsesTheGlobalInstance()
+    {
+        var server = new LooplessServer();
+
+        Assert.Same(IOLoop.Instance, server.IOLoop);
+        Assert.Equal(128L * 1024 * 1024, server.MaxBufferSize);
+        Assert.Null(server.SslOptions);
+    }
+
+    [Fact]
+    public void Server_WithSslOptions_IsNotSupportedYet()
+    {
+        var error = Assert.Throws<NotSupportedException>(() => new LooplessServer(new SslOptions { CertFile = "a.crt", KeyFile = "a.key" }));
+
+        Assert.Contains("TLS", error.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Waits until the server has handed the connection to its handler.</summary>
     private static Task<LogEntry> WaitForConnectionAsync(TestServer server) =>
         server.Logs.WaitForAsync(e => e.Category.StartsWith("Microsoft.AspNetCore.Server.Kestrel", StringComparison.Ordinal)
             && e.EventId.Name == "ConnectionStart");
+
+    private sealed class LooplessServer(SslOptions? ssl = null) : TcpServer(sslOptions: ssl)
+    {
+        protected override Task HandleStreamAsync(IOStream stream, string address) => Task.CompletedTask;
+    }
 }

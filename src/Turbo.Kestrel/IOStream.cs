@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Turbo.Kestrel.Diagnostics;
 using Turbo.Kestrel.Streams;
@@ -35,6 +36,7 @@ public partial class IOStream
     private volatile bool _closedLocally;
     private long _maxBufferSize;
     private string? _address;
+    private SslInfo? _tls;
 
     internal IOStream(ConnectionContext connection, long maxBufferSize, ILogger logger)
     {
@@ -74,6 +76,9 @@ public partial class IOStream
 
     /// <summary>The local end point the connection was accepted on.</summary>
     public EndPoint? LocalEndPoint => _connection.LocalEndPoint;
+
+    /// <summary>What was negotiated when the connection uses TLS; null on plain TCP.</summary>
+    public SslInfo? Tls => _tls ??= ReadTlsInfo();
 
     /// <summary>Kestrel's id of this connection, as it appears in logs.</summary>
     public string ConnectionId => _connection.ConnectionId;
@@ -213,6 +218,18 @@ public partial class IOStream
         {
             TurboLog.CloseCallbackFailed(_logger, ConnectionId, ex);
         }
+    }
+
+    private SslInfo? ReadTlsInfo()
+    {
+        var handshake = _connection.Features.Get<ITlsHandshakeFeature>();
+        if (handshake is null)
+        {
+            return null;
+        }
+
+        var certificate = _connection.Features.Get<ITlsConnectionFeature>()?.ClientCertificate;
+        return new SslInfo(handshake.Protocol, certificate, handshake.HostName);
     }
 
     private static string FormatAddress(EndPoint? remote, EndPoint? local) => remote switch

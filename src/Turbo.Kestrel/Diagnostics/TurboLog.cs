@@ -24,7 +24,7 @@ internal static partial class TurboLog
     public static partial void BufferFull(ILogger logger, string connectionId, long examined, long maxBufferSize);
 
     [LoggerMessage(EventId = 4, EventName = "UnsatisfiableRead", Level = LogLevel.Information,
-        Message = "Connection {ConnectionId}: the delimiter did not end within maxBytes ({MaxBytes}); closing the connection.")]
+        Message = "Connection {ConnectionId}: the delimiter or pattern did not end within maxBytes ({MaxBytes}); closing the connection.")]
     public static partial void UnsatisfiableRead(ILogger logger, string connectionId, int maxBytes);
 
     [LoggerMessage(EventId = 5, EventName = "CloseCallbackFailed", Level = LogLevel.Error,

@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Turbo.Kestrel.Tests.Infrastructure;
@@ -11,11 +12,12 @@ namespace Turbo.Kestrel.Tests.Infrastructure;
 /// </summary>
 internal sealed class PipeConnection
 {
-    private readonly Pipe _toServer = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+    // Inline: a pending read resumes inside SendAsync, so every SendAsync is one transport read.
+    private readonly Pipe _toServer = new(new PipeOptions(readerScheduler: PipeScheduler.Inline, pauseWriterThreshold: 0, useSynchronizationContext: false));
     private readonly Pipe _fromServer = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
     private readonly CancellationTokenSource _closed = new();
 
-    public PipeConnection(long maxBufferSize = 1024 * 1024)
+    public PipeConnection(long maxBufferSize = 1024 * 1024, ITlsHandshakeFeature? tls = null)
     {
         var transport = new DuplexPipe(_toServer.Reader, _fromServer.Writer);
         var application = new DuplexPipe(_fromServer.Reader, _toServer.Writer);
@@ -23,6 +25,11 @@ internal sealed class PipeConnection
         {
             ConnectionClosed = _closed.Token,
         };
+        if (tls is not null)
+        {
+            context.Features.Set(tls);
+        }
+
         Stream = new IOStream(context, maxBufferSize, NullLogger.Instance);
     }
 

@@ -1,0 +1,97 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
+using Turbo.Kestrel.Streams;
+
+namespace Turbo.Kestrel;
+
+public partial class IOStream
+{
+    /// <summary>
+    /// Reads until <paramref name="pattern"/> matches and returns everything up to the end of the match
+    /// (Turbo's <c>read_until_pattern</c>, Tornado's <c>read_until_regex</c>). The bytes are matched as Latin-1,
+    /// one char per byte, so offsets are byte offsets; the pattern sees the bytes received so far, and is run
+    /// again as more arrive.
+    /// </summary>
+    /// <param name="pattern">The pattern; not right-to-left.</param>
+    /// <param name="maxBytes">When the match does not end within this many bytes, the connection is closed and the read throws <see cref="UnsatisfiableReadException"/>.</param>
+    /// <param name="cancellationToken">Cancels the wait; bytes already received stay buffered.</param>
+    /// <returns>The bytes up to and including the match.</returns>
+    /// <exception cref="InvalidOperationException">Another read is pending.</exception>
+    /// <exception cref="StreamClosedException">The stream closed before the pattern matched.</exception>
+    /// <exception cref="UnsatisfiableReadException">The match did not end within <paramref name="maxBytes"/>.</exception>
+    public ValueTask<byte[]> ReadUntilPatternAsync(Regex pattern, int? maxBytes = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pattern);
+        ValidateMaxBytes(maxBytes);
+        var search = new PatternSearch(pattern);
+        BeginRead();
+        try
+        {
+            if (TryReadUntilPattern(search, maxBytes, out var match))
+            {
+                search.Dispose();
+                EndRead();
+                return new ValueTask<byte[]>(match);
+            }
+        }
+        catch
+        {
+            search.Dispose();
+            EndRead();
+            throw;
+        }
+
+        return ReadUntilPatternSlowAsync(search, maxBytes, cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<byte[]> ReadUntilPatternSlowAsync(PatternSearch search, int? maxBytes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await FillAsync(cancellationToken).ConfigureAwait(false);
+                if (TryReadUntilPattern(search, maxBytes, out var match))
+                {
+                    return match;
+                }
+            }
+        }
+        finally
+        {
+            search.Dispose();
+            EndRead();
+        }
+    }
+
+    private bool TryReadUntilPattern(PatternSearch search, int? maxBytes, [NotNullWhen(true)] out byte[]? match)
+    {
+        long examined = 0;
+        if (_holding)
+        {
+            var end = search.FindMatchEnd(_buffered);
+            if (end >= 0)
+            {
+                if (end > maxBytes)
+                {
+                    throw Unsatisfiable(maxBytes.Value);
+                }
+
+                match = Consume(end);
+                return true;
+            }
+
+            examined = _buffered.Length;
+            if (examined >= maxBytes)
+            {
+                throw Unsatisfiable(maxBytes.Value);
+            }
+        }
+
+        ThrowIfMoreCannotArrive(examined);
+        match = null;
+        return false;
+    }
+}

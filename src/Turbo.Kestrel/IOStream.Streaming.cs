@@ -1,0 +1,78 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+
+namespace Turbo.Kestrel;
+
+public partial class IOStream
+{
+    /// <summary>
+    /// Reads exactly <paramref name="count"/> bytes, handing each piece to <paramref name="onChunk"/> as it arrives
+    /// instead of collecting them (Turbo's <c>read_bytes</c> with a streaming callback). Nothing is copied: a chunk
+    /// is only valid until its callback's task completes.
+    /// </summary>
+    /// <param name="count">How many bytes; not negative.</param>
+    /// <param name="onChunk">Called with each chunk, its only argument, in order; the next chunk waits for its task.</param>
+    /// <param name="cancellationToken">Cancels the wait; bytes not yet handed to the callback stay buffered.</param>
+    /// <returns>A task that completes after the callback has seen all <paramref name="count"/> bytes.</returns>
+    /// <exception cref="StreamClosedException">The stream closed before <paramref name="count"/> bytes arrived.</exception>
+    public ValueTask ReadBytesAsync(int count, Func<ReadOnlyMemory<byte>, ValueTask> onChunk, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentNullException.ThrowIfNull(onChunk);
+        BeginRead();
+        return StreamChunksAsync(count, onChunk, cancellationToken);
+    }
+
+    /// <summary>
+    /// Hands every byte to <paramref name="onChunk"/> as it arrives, until the peer closes its side (Turbo's
+    /// <c>read_until_close</c> with a streaming callback). Nothing accumulates, so <see cref="MaxBufferSize"/> does
+    /// not apply. A chunk is only valid until its callback's task completes.
+    /// </summary>
+    /// <param name="onChunk">Called with each chunk, its only argument, in order; the next chunk waits for its task.</param>
+    /// <param name="cancellationToken">Cancels the wait; bytes not yet handed to the callback stay buffered.</param>
+    /// <returns>A task that completes when the peer has closed and every byte was handed over.</returns>
+    /// <exception cref="StreamClosedException">The connection was reset or closed locally.</exception>
+    public ValueTask ReadUntilCloseAsync(Func<ReadOnlyMemory<byte>, ValueTask> onChunk, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(onChunk);
+        BeginRead();
+        return StreamChunksAsync(-1, onChunk, cancellationToken);
+    }
+
+    /// <summary>Hands buffered and arriving bytes to the callback; <paramref name="count"/> &lt; 0 means until FIN.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask StreamChunksAsync(long count, Func<ReadOnlyMemory<byte>, ValueTask> onChunk, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var remaining = count < 0 ? long.MaxValue : count;
+            while (remaining > 0)
+            {
+                if (_holding && !_buffered.IsEmpty)
+                {
+                    var chunk = _buffered.Slice(0, Math.Min(remaining, _buffered.Length));
+                    foreach (var segment in chunk)
+                    {
+                        await onChunk(segment).ConfigureAwait(false);
+                    }
+
+                    _buffered = _buffered.Slice(chunk.End);
+                    remaining -= chunk.Length;
+                    continue;
+                }
+
+                if (count < 0 && (_inputCompleted || _closedLocally) && _inputFailure is null)
+                {
+                    return;
+                }
+
+                ThrowIfMoreCannotArrive(0);
+                await FillAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            EndRead();
+        }
+    }
+}

@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using Turbo.Kestrel.Streams;
 
@@ -25,45 +24,17 @@ public partial class IOStream
         ArgumentNullException.ThrowIfNull(pattern);
         ValidateMaxBytes(maxBytes);
         var search = new PatternSearch(pattern);
-        BeginRead();
         try
         {
-            if (TryReadUntilPattern(search, maxBytes, out var match))
-            {
-                search.Dispose();
-                EndRead();
-                return new ValueTask<byte[]>(match);
-            }
+            BeginRead();
         }
         catch
         {
             search.Dispose();
-            EndRead();
             throw;
         }
 
-        return ReadUntilPatternSlowAsync(search, maxBytes, cancellationToken);
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<byte[]> ReadUntilPatternSlowAsync(PatternSearch search, int? maxBytes, CancellationToken cancellationToken)
-    {
-        try
-        {
-            while (true)
-            {
-                await FillAsync(cancellationToken).ConfigureAwait(false);
-                if (TryReadUntilPattern(search, maxBytes, out var match))
-                {
-                    return match;
-                }
-            }
-        }
-        finally
-        {
-            search.Dispose();
-            EndRead();
-        }
+        return Read<PatternRead, byte[]>(new PatternRead(search, maxBytes), cancellationToken);
     }
 
     private bool TryReadUntilPattern(PatternSearch search, int? maxBytes, [NotNullWhen(true)] out byte[]? match)

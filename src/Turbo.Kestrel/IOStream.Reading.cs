@@ -18,6 +18,8 @@ public partial class IOStream
     private bool _inputCompleted;
     private Exception? _inputFailure;
     private int _reading;
+    private volatile bool _finished;
+    private TaskCompletionSource? _readEnded;
     private string? _lastDelimiterText;
     private byte[]? _lastDelimiterBytes;
 
@@ -40,7 +42,7 @@ public partial class IOStream
 
         ValidateMaxBytes(maxBytes);
         BeginRead();
-        return ReadUntilCore(delimiter, maxBytes, cancellationToken);
+        return Read<DelimiterRead, byte[]>(new DelimiterRead(delimiter, maxBytes), cancellationToken);
     }
 
     /// <summary>
@@ -55,13 +57,15 @@ public partial class IOStream
         ArgumentException.ThrowIfNullOrEmpty(delimiter);
         ValidateMaxBytes(maxBytes);
         BeginRead();
+
+        // Handlers pass the same literal each time: encode it once.
         if (!ReferenceEquals(delimiter, _lastDelimiterText))
         {
             _lastDelimiterBytes = Encoding.UTF8.GetBytes(delimiter);
             _lastDelimiterText = delimiter;
         }
 
-        return ReadUntilCore(_lastDelimiterBytes, maxBytes, cancellationToken);
+        return Read<DelimiterRead, byte[]>(new DelimiterRead(_lastDelimiterBytes, maxBytes), cancellationToken);
     }
 
     /// <summary>
@@ -78,21 +82,7 @@ public partial class IOStream
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         BeginRead();
-        try
-        {
-            if (TryReadBytes(count, partial, out var bytes))
-            {
-                EndRead();
-                return new ValueTask<byte[]>(bytes);
-            }
-        }
-        catch
-        {
-            EndRead();
-            throw;
-        }
-
-        return ReadBytesSlowAsync(count, partial, cancellationToken);
+        return Read<CountRead, byte[]>(new CountRead(count, partial), cancellationToken);
     }
 
     /// <summary>
@@ -101,111 +91,116 @@ public partial class IOStream
     /// </summary>
     /// <param name="cancellationToken">Cancels the wait; bytes already received stay buffered.</param>
     /// <returns>Every byte not yet read.</returns>
-    /// <exception cref="StreamClosedException">The connection was reset, or more than <see cref="MaxBufferSize"/> bytes arrived.</exception>
+    /// <exception cref="StreamClosedException">The connection was reset, the stream was closed locally, or more than <see cref="MaxBufferSize"/> bytes arrived.</exception>
     public ValueTask<byte[]> ReadUntilCloseAsync(CancellationToken cancellationToken = default)
     {
         BeginRead();
+        return Read<CloseRead, byte[]>(default, cancellationToken);
+    }
+
+    /// <summary>Runs a read: from the buffered bytes when they suffice (no allocation), else by waiting for more.</summary>
+    /// <remarks>The caller has taken the read guard; it is released when the read ends, before its result is seen.</remarks>
+    private ValueTask<TResult> Read<TOperation, TResult>(TOperation operation, CancellationToken cancellationToken)
+        where TOperation : struct, IReadOperation<TResult>
+    {
         try
         {
-            if (TryReadUntilClose(out var bytes))
+            if (operation.TryComplete(this, out var result))
             {
+                operation.Release();
                 EndRead();
-                return new ValueTask<byte[]>(bytes);
+                return new ValueTask<TResult>(result);
             }
         }
         catch
         {
+            operation.Release();
             EndRead();
             throw;
         }
 
-        return ReadUntilCloseSlowAsync(cancellationToken);
-    }
-
-    private ValueTask<byte[]> ReadUntilCore(ReadOnlyMemory<byte> delimiter, int? maxBytes, CancellationToken cancellationToken)
-    {
-        long scanned = 0;
-        try
-        {
-            if (TryReadUntil(delimiter.Span, maxBytes, ref scanned, out var line))
-            {
-                EndRead();
-                return new ValueTask<byte[]>(line);
-            }
-        }
-        catch
-        {
-            EndRead();
-            throw;
-        }
-
-        return ReadUntilSlowAsync(delimiter, maxBytes, scanned, cancellationToken);
+        return ReadSlowAsync<TOperation, TResult>(operation, cancellationToken);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<byte[]> ReadUntilSlowAsync(ReadOnlyMemory<byte> delimiter, int? maxBytes, long scanned, CancellationToken cancellationToken)
+    private async ValueTask<TResult> ReadSlowAsync<TOperation, TResult>(TOperation operation, CancellationToken cancellationToken)
+        where TOperation : struct, IReadOperation<TResult>
     {
         try
         {
             while (true)
             {
-                await FillAsync(cancellationToken).ConfigureAwait(false);
-                if (TryReadUntil(delimiter.Span, maxBytes, ref scanned, out var line))
+                // FillAsync inlined: one state machine per waiting read, not two.
+                var read = StartFill(cancellationToken);
+                try
                 {
-                    return line;
+                    Accept(await read.ConfigureAwait(false));
+                }
+#pragma warning disable CA1031 // ConnectionResetException, ConnectionAbortedException, a completed pipe: a quiet close.
+                catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
+#pragma warning restore CA1031
+                {
+                    throw InputFailed(ex);
+                }
+
+                if (operation.TryComplete(this, out var result))
+                {
+                    return result;
                 }
             }
         }
         finally
         {
+            operation.Release();
             EndRead();
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<byte[]> ReadBytesSlowAsync(int count, bool partial, CancellationToken cancellationToken)
+    /// <summary>Hands the buffered bytes back to the pipe as examined, and starts waiting for more.</summary>
+    private ValueTask<ReadResult> StartFill(CancellationToken cancellationToken)
     {
         try
         {
-            while (true)
+            if (_holding)
             {
-                await FillAsync(cancellationToken).ConfigureAwait(false);
-                if (TryReadBytes(count, partial, out var bytes))
-                {
-                    return bytes;
-                }
+                _holding = false;
+                _input.AdvanceTo(_buffered.Start, _buffered.End);
             }
+
+            return _input.ReadAsync(cancellationToken);
         }
-        finally
+#pragma warning disable CA1031 // Any failure of the transport's pipe ends the read side; it is rethrown as StreamClosedException.
+        catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
+#pragma warning restore CA1031
         {
-            EndRead();
+            throw InputFailed(ex);
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<byte[]> ReadUntilCloseSlowAsync(CancellationToken cancellationToken)
+    private void Accept(in ReadResult result)
     {
-        try
-        {
-            while (true)
-            {
-                await FillAsync(cancellationToken).ConfigureAwait(false);
-                if (TryReadUntilClose(out var bytes))
-                {
-                    return bytes;
-                }
-            }
-        }
-        finally
-        {
-            EndRead();
-        }
+        _buffered = result.Buffer;
+        _holding = true;
+        _inputCompleted |= result.IsCompleted;
     }
+
+    /// <summary>The read side failed (reset, abort): nothing more can be read or written.</summary>
+    private StreamClosedException InputFailed(Exception cause)
+    {
+        _inputCompleted = true;
+        _inputFailure = cause;
+        _output.Abort(cause);
+        SignalClosed();
+        return PeerGone();
+    }
+
+    private static bool IsCallerCancellation(Exception ex, CancellationToken cancellationToken) =>
+        ex is OperationCanceledException and not ConnectionAbortedException && cancellationToken.IsCancellationRequested;
 
     /// <summary>
     /// Serves a delimiter read from the buffered bytes, or says more are needed. <c>scanned</c> is how far
-    /// earlier calls of this read already searched: only the last <c>delimiter.Length - 1</c> bytes before it are
-    /// searched again, so a long line is scanned once.
+    /// earlier attempts of this read already searched: only the last <c>delimiter.Length - 1</c> bytes before it
+    /// are searched again, so a long line is scanned once.
     /// </summary>
     private bool TryReadUntil(ReadOnlySpan<byte> delimiter, int? maxBytes, ref long scanned, [NotNullWhen(true)] out byte[]? line)
     {
@@ -253,18 +248,13 @@ public partial class IOStream
     private bool TryReadUntilClose([NotNullWhen(true)] out byte[]? bytes)
     {
         var available = _holding ? _buffered.Length : 0;
-        if (_inputFailure is not null)
-        {
-            throw PeerGone();
-        }
-
-        if (_inputCompleted || _closedLocally)
+        if (_inputCompleted && _inputFailure is null && !_closedLocally)
         {
             bytes = available == 0 ? [] : Consume(available);
             return true;
         }
 
-        ThrowIfBufferFull(available);
+        ThrowIfMoreCannotArrive(available);
         bytes = null;
         return false;
     }
@@ -277,39 +267,6 @@ public partial class IOStream
         return bytes;
     }
 
-    /// <summary>Hands the buffered bytes back to the pipe as examined and waits for more.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask FillAsync(CancellationToken cancellationToken)
-    {
-        if (_holding)
-        {
-            _holding = false;
-            _input.AdvanceTo(_buffered.Start, _buffered.End);
-        }
-
-        ReadResult result;
-        try
-        {
-            result = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
-        {
-            // ConnectionResetException and ConnectionAbortedException land here: a reset is a quiet close.
-            _inputCompleted = true;
-            _inputFailure = ex;
-            SignalClosed();
-            throw PeerGone();
-        }
-
-        _buffered = result.Buffer;
-        _holding = true;
-        _inputCompleted |= result.IsCompleted;
-    }
-
     /// <summary>Throws when the pending read cannot be completed by waiting for more bytes.</summary>
     private void ThrowIfMoreCannotArrive(long examined)
     {
@@ -319,15 +276,15 @@ public partial class IOStream
             throw PeerGone();
         }
 
+        if (_closedLocally)
+        {
+            throw new StreamClosedException("The stream was closed before the read could complete.");
+        }
+
         if (_inputCompleted)
         {
             throw new StreamClosedException(
                 $"The peer closed the connection before the read could complete; {examined} unread bytes stay available to ReadUntilCloseAsync.");
-        }
-
-        if (_closedLocally)
-        {
-            throw new StreamClosedException("The stream was closed before the read could complete.");
         }
     }
 
@@ -353,34 +310,73 @@ public partial class IOStream
         ReleaseBuffered();
         _ = CloseCoreAsync();
         return new UnsatisfiableReadException(
-            $"The delimiter did not end within maxBytes ({maxBytes} bytes); the connection was closed.");
+            $"The delimiter or pattern did not end within maxBytes ({maxBytes} bytes); the connection was closed.");
     }
 
     private StreamClosedException PeerGone() =>
         new("The connection was reset or aborted.", _inputFailure);
 
-    /// <summary>Drops the buffered bytes after a limit closed the stream, so their memory is returned at once.</summary>
+    /// <summary>Returns the buffered bytes' memory to the pipe at once (after a limit, or when the handler is done).</summary>
     private void ReleaseBuffered()
     {
         if (_holding)
         {
             _holding = false;
-            _input.AdvanceTo(_buffered.End);
+            try
+            {
+                _input.AdvanceTo(_buffered.End);
+            }
+            catch (InvalidOperationException)
+            {
+                // The transport already completed the pipe and took its memory back.
+            }
         }
 
         _buffered = default;
-        _inputCompleted = true;
+    }
+
+    /// <summary>
+    /// Called when the handler has returned, before Kestrel takes the connection's memory back: closes the
+    /// stream, waits for a read the handler left running (the close woke it), and releases the buffered bytes.
+    /// Reads after this throw <see cref="StreamClosedException"/>.
+    /// </summary>
+    internal async Task FinishAsync()
+    {
+        _finished = true;
+        await CloseCoreAsync().ConfigureAwait(false);
+        var readEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _readEnded, readEnded);
+        if (Volatile.Read(ref _reading) != 0)
+        {
+            // A streaming callback that never returns would hold the read forever: give up after a while.
+            await Task.WhenAny(readEnded.Task, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+        }
+
+        if (Interlocked.CompareExchange(ref _reading, 1, 0) == 0)
+        {
+            ReleaseBuffered();
+            Volatile.Write(ref _reading, 0);
+        }
     }
 
     private void BeginRead()
     {
+        if (_finished)
+        {
+            throw new StreamClosedException("The handler has returned; its stream is closed.");
+        }
+
         if (Interlocked.Exchange(ref _reading, 1) != 0)
         {
             throw new InvalidOperationException("Another read is already pending on this stream; IOStream allows one read at a time.");
         }
     }
 
-    private void EndRead() => Volatile.Write(ref _reading, 0);
+    private void EndRead()
+    {
+        Volatile.Write(ref _reading, 0);
+        Volatile.Read(ref _readEnded)?.TrySetResult();
+    }
 
     private static void ValidateMaxBytes(int? maxBytes)
     {

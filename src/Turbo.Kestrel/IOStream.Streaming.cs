@@ -8,7 +8,7 @@ public partial class IOStream
     /// <summary>
     /// Reads exactly <paramref name="count"/> bytes, handing each piece to <paramref name="onChunk"/> as it arrives
     /// instead of collecting them (Turbo's <c>read_bytes</c> with a streaming callback). Nothing is copied: a chunk
-    /// is only valid until its callback's task completes.
+    /// points into the connection's buffer and is only valid until its callback's task completes; copy what you keep.
     /// </summary>
     /// <param name="count">How many bytes; not negative.</param>
     /// <param name="onChunk">Called with each chunk, its only argument, in order; the next chunk waits for its task.</param>
@@ -61,13 +61,23 @@ public partial class IOStream
                     continue;
                 }
 
-                if (count < 0 && (_inputCompleted || _closedLocally) && _inputFailure is null)
+                if (count < 0 && _inputCompleted && _inputFailure is null && !_closedLocally)
                 {
                     return;
                 }
 
                 ThrowIfMoreCannotArrive(0);
-                await FillAsync(cancellationToken).ConfigureAwait(false);
+                var read = StartFill(cancellationToken);
+                try
+                {
+                    Accept(await read.ConfigureAwait(false));
+                }
+#pragma warning disable CA1031 // ConnectionResetException, ConnectionAbortedException, a completed pipe: a quiet close.
+                catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
+#pragma warning restore CA1031
+                {
+                    throw InputFailed(ex);
+                }
             }
         }
         finally

@@ -9,6 +9,11 @@ public partial class IOStream
     /// and each write completes when its bytes are handed to the transport, waiting while the peer does not
     /// read (backpressure). Do not change <paramref name="data"/> until the write completes.
     /// </summary>
+    /// <remarks>
+    /// A write still pending when <see cref="Close"/> is called is sent before the FIN and completes normally.
+    /// A write pending when the connection is reset, aborted (<see cref="Abort"/>, a drain deadline) or otherwise
+    /// lost fails with <see cref="StreamClosedException"/>: its bytes may or may not have reached the peer.
+    /// </remarks>
     /// <param name="data">The bytes to send.</param>
     /// <param name="cancellationToken">Stops waiting for the write to complete; the bytes are still sent in order. To drop output, use <see cref="Abort"/>.</param>
     /// <returns>A task that completes when the bytes were handed to the transport.</returns>

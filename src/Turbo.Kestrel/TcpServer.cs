@@ -216,7 +216,6 @@ public abstract class TcpServer : IAsyncDisposable
 
     private async Task RunConnectionAsync(ConnectionContext connection, ListenerGroup group)
     {
-        group.OnConnectionStarted();
         var stream = new IOStream(connection, MaxBufferSize, _logger!);
         try
         {
@@ -234,7 +233,7 @@ public abstract class TcpServer : IAsyncDisposable
         }
         finally
         {
-            await stream.CloseCoreAsync().ConfigureAwait(false);
+            await stream.FinishAsync().ConfigureAwait(false);
             group.OnConnectionEnded();
         }
     }

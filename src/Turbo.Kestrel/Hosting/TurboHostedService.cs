@@ -23,7 +23,9 @@ internal sealed class TurboHostedService(TurboBuilder turbo, IServiceProvider se
         }
         catch
         {
-            await StopAsync(CancellationToken.None).ConfigureAwait(false);
+            // The host is not starting: close what did start, without waiting for its clients.
+            await Task.WhenAll(_started.Select(s => s.StopAsync(TimeSpan.Zero))).ConfigureAwait(false);
+            _started.Clear();
             throw;
         }
     }
@@ -48,7 +50,7 @@ internal sealed class TurboHostedService(TurboBuilder turbo, IServiceProvider se
             }
             catch (Exception ex) when (ex is IOException or ArgumentException or NotSupportedException)
             {
-                server.Stop();
+                _started.Add(server);
                 throw new InvalidOperationException($"{endpoint.Key}:Url: cannot listen on '{endpoint.Url}': {ex.Message}", ex);
             }
         }

@@ -22,12 +22,14 @@ internal sealed class ListenerGroup : IDisposable
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private KestrelServer? _kestrel;
     private int _connections;
+    private int _acceptLoops;
     private int _unbound;
     private int _stopping;
 
     private ListenerGroup(IReadOnlyList<Socket> sockets)
     {
         _sockets = sockets;
+        _acceptLoops = sockets.Count;
         EndPoints = sockets.Select(s => s.LocalEndPoint!).ToArray();
     }
 
@@ -58,7 +60,7 @@ internal sealed class ListenerGroup : IDisposable
             });
         }
 
-        var kestrel = new KestrelServer(Options.Create(options), new PreboundListenerFactory(loggerFactory), loggerFactory);
+        var kestrel = new KestrelServer(Options.Create(options), new PreboundListenerFactory(loggerFactory, group), loggerFactory);
         try
         {
             kestrel.StartAsync(NoHttpApplication.Instance, CancellationToken.None).GetAwaiter().GetResult();
@@ -78,14 +80,21 @@ internal sealed class ListenerGroup : IDisposable
         return group;
     }
 
-    public void OnConnectionStarted() => Interlocked.Increment(ref _connections);
+    /// <summary>A listener accepted a connection; counted before Kestrel dispatches it.</summary>
+    public void OnConnectionAccepted() => Interlocked.Increment(ref _connections);
 
+    /// <summary>The handler of an accepted connection has finished.</summary>
     public void OnConnectionEnded()
     {
-        if (Interlocked.Decrement(ref _connections) == 0 && !IsListening)
-        {
-            BeginStop();
-        }
+        Interlocked.Decrement(ref _connections);
+        StopWhenIdle();
+    }
+
+    /// <summary>A listener's accept loop has ended (its socket was closed): it accepts nothing more.</summary>
+    public void OnAcceptLoopEnded()
+    {
+        Interlocked.Decrement(ref _acceptLoops);
+        StopWhenIdle();
     }
 
     /// <summary>Closes the listening sockets now; accepted connections keep running.</summary>
@@ -103,11 +112,7 @@ internal sealed class ListenerGroup : IDisposable
             socket.Dispose();
         }
 
-        if (Volatile.Read(ref _connections) == 0)
-        {
-            BeginStop();
-        }
-
+        StopWhenIdle();
         return true;
     }
 
@@ -134,6 +139,19 @@ internal sealed class ListenerGroup : IDisposable
         catch (ObjectDisposedException)
         {
             // Kestrel has already stopped; nothing is left to abort.
+        }
+    }
+
+    /// <summary>
+    /// Once nothing listens, no accept loop can still hand over a connection, and no handler runs, the Kestrel
+    /// instance has nothing left to do: stop it, so its timer thread goes away. Stopping it earlier would ask
+    /// connections that were just accepted to close, which <c>Stop()</c> must not do.
+    /// </summary>
+    private void StopWhenIdle()
+    {
+        if (!IsListening && Volatile.Read(ref _acceptLoops) == 0 && Volatile.Read(ref _connections) == 0)
+        {
+            BeginStop();
         }
     }
 

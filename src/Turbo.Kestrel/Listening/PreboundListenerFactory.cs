@@ -10,9 +10,9 @@ namespace Turbo.Kestrel.Listening;
 /// Kestrel's socket transport, fed with sockets Turbo.Kestrel bound itself: binding happens in
 /// <c>Listen</c> (so its errors surface there), accepting in Kestrel, with the listener's own backlog.
 /// </summary>
-internal sealed class PreboundListenerFactory(ILoggerFactory loggerFactory) : IConnectionListenerFactory
+internal sealed class PreboundListenerFactory(ILoggerFactory loggerFactory, ListenerGroup group) : IConnectionListenerFactory
 {
-    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         if (endpoint is not BoundSocketEndPoint bound)
         {
@@ -24,6 +24,8 @@ internal sealed class PreboundListenerFactory(ILoggerFactory loggerFactory) : IC
             Backlog = bound.Backlog,
             CreateBoundListenSocket = _ => bound.Socket,
         };
-        return new SocketTransportFactory(Options.Create(options), loggerFactory).BindAsync(endpoint, cancellationToken);
+        var listener = await new SocketTransportFactory(Options.Create(options), loggerFactory)
+            .BindAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        return new CountingListener(listener, group);
     }
 }

@@ -14,6 +14,7 @@ namespace Turbo.Kestrel.Streams;
 /// (write coalescing), and each completes when that flush completes. <see cref="CompleteAsync"/> ends the
 /// output after everything queued has been flushed; <see cref="Abort"/> fails everything still pending.
 /// </remarks>
+#pragma warning disable CA1031 // Every flush failure, whatever its type, must fail the pending writes rather than strand them.
 internal sealed class OutputQueue(PipeWriter writer)
 {
     private readonly Lock _gate = new();
@@ -25,7 +26,7 @@ internal sealed class OutputQueue(PipeWriter writer)
     private TaskCompletionSource? _drained;
 
     /// <summary>True while a write has not completed.</summary>
-    public bool IsWriting => Volatile.Read(ref _flushing);
+    public bool IsWriting => Volatile.Read(ref _flushing) && !Volatile.Read(ref _failed);
 
     /// <summary>True once the transport went away or the output was aborted: nothing more can be sent.</summary>
     public bool IsFailed => Volatile.Read(ref _failed);
@@ -69,8 +70,9 @@ internal sealed class OutputQueue(PipeWriter writer)
             writer.Write(data.Span);
             flush = writer.FlushAsync(CancellationToken.None);
         }
-        catch (Exception ex) when (ex is InvalidOperationException or IOException)
+        catch (Exception ex)
         {
+            // Whatever the transport failed with (reset, abort, a completed pipe), the write is lost.
             Fail(ex);
             return ValueTask.FromException(ClosedError());
         }
@@ -124,7 +126,7 @@ internal sealed class OutputQueue(PipeWriter writer)
         {
             result = await flush.ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is InvalidOperationException or IOException)
+        catch (Exception ex)
         {
             Fail(ex);
             throw ClosedError();
@@ -196,7 +198,7 @@ internal sealed class OutputQueue(PipeWriter writer)
                 var result = await writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
                 sent = !result.IsCompleted && !result.IsCanceled;
             }
-            catch (Exception ex) when (ex is InvalidOperationException or IOException)
+            catch (Exception ex)
             {
                 error = ex;
             }
@@ -267,6 +269,7 @@ internal sealed class OutputQueue(PipeWriter writer)
             }
 
             _failed = true;
+            _flushing = false;
             _failure = reason;
             waiting = _waiting?.ToArray();
             _waiting?.Clear();
@@ -289,3 +292,4 @@ internal sealed class OutputQueue(PipeWriter writer)
         _failed ? "The connection is closed; the write could not be sent." : "The stream is closed; no more data can be written.",
         _failure);
 }
+#pragma warning restore CA1031

@@ -117,6 +117,27 @@ public class HostedTests
         Assert.Equal("unaffected\n", await client.ReadLineAsync().Within());
     }
 
+    [Fact]
+    public async Task Hosted_StartFailureDoesNotWaitForClientsOfServersThatStarted()
+    {
+        await using var occupied = TestServer.Start(EchoTests.EchoLinesAsync);
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Turbo:Servers:First:Endpoints:Main:Url"] = "tcp://127.0.0.1:0",
+            ["Turbo:Servers:Second:Endpoints:Main:Url"] = $"tcp://127.0.0.1:{occupied.Port}",
+        });
+        builder.UseTurboTcp().AddServer<StubbornServer>("First").AddServer<ClientOfFirstServer>("Second");
+        using var host = builder.Build();
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+
+        Assert.StartsWith("Turbo:Servers:Second:Endpoints:Main:Url", error.Message, StringComparison.Ordinal);
+        var first = (StubbornServer)host.Services.GetRequiredKeyedService<TcpServer>("First");
+        Assert.True(first.Accepted.Task.IsCompletedSuccessfully);
+        Assert.Empty(first.LocalEndPoints);
+    }
+
     [Theory]
     [InlineData("Turbo:Servers:Ghost:Endpoints:Main:Url", "tcp://127.0.0.1:0", "Turbo:Servers:Ghost")]
     [InlineData("Turbo:Servers:Echo:Colour", "blue", "Turbo:Servers:Echo:Colour")]

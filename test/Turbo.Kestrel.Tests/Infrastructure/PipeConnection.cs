@@ -14,11 +14,15 @@ internal sealed class PipeConnection
 {
     // Inline: a pending read resumes inside SendAsync, so every SendAsync is one transport read.
     private readonly Pipe _toServer = new(new PipeOptions(readerScheduler: PipeScheduler.Inline, pauseWriterThreshold: 0, useSynchronizationContext: false));
-    private readonly Pipe _fromServer = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+    private readonly Pipe _fromServer;
     private readonly CancellationTokenSource _closed = new();
 
-    public PipeConnection(long maxBufferSize = 1024 * 1024, ITlsHandshakeFeature? tls = null)
+    /// <param name="maxBufferSize">The stream's MaxBufferSize.</param>
+    /// <param name="tls">A TLS handshake to report, or null for plain TCP.</param>
+    /// <param name="pauseOutput">When true, the server's writes stall past 64 KiB until the test reads them (a peer that does not read).</param>
+    public PipeConnection(long maxBufferSize = 1024 * 1024, ITlsHandshakeFeature? tls = null, bool pauseOutput = false)
     {
+        _fromServer = new Pipe(new PipeOptions(pauseWriterThreshold: pauseOutput ? 64 * 1024 : 0, resumeWriterThreshold: pauseOutput ? 32 * 1024 : 0, useSynchronizationContext: false));
         var transport = new DuplexPipe(_toServer.Reader, _fromServer.Writer);
         var application = new DuplexPipe(_fromServer.Reader, _toServer.Writer);
         var context = new DefaultConnectionContext("test-connection", transport, application)
@@ -46,6 +50,9 @@ internal sealed class PipeConnection
         _toServer.Writer.Complete();
         _closed.Cancel();
     }
+
+    /// <summary>The transport stops taking the server's output, failing with <paramref name="error"/>.</summary>
+    public void FailServerOutput(Exception error) => _fromServer.Reader.Complete(error);
 
     /// <summary>Everything the server wrote, once it completed its output.</summary>
     public async Task<string> ReadServerOutputToEndAsync()

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Tests.Streams;
 
 namespace Turbo.Kestrel.Tests.Server;
 
@@ -151,6 +152,7 @@ public class EchoTests
     {
         var calls = 0;
         var callbackRan = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handlerReturned = new TaskCompletionSource<IOStream>(TaskCreationOptions.RunContinuationsAsynchronously);
         var handlerMayEnd = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var server = TestServer.Start(async (stream, _) =>
         {
@@ -160,26 +162,31 @@ public class EchoTests
                 callbackRan.TrySetResult();
             });
             await handlerMayEnd.Task;
+            handlerReturned.TrySetResult(stream);
         });
         var client = await server.ConnectAsync();
 
         await client.DisposeAsync();
         await callbackRan.Task.Within();
         handlerMayEnd.SetResult();
-        await using var next = await server.ConnectAsync();
+        var stream = await handlerReturned.Task.Within();
 
+        // The handler's end closes the stream once more; a second call would be queued before this sentinel.
+        await server.Logs.WaitForAsync(e => e.EventId.Name == "ConnectionStop");
+        await StreamReadTests.CloseCallbackSentinelAsync(stream);
         Assert.Equal(1, Volatile.Read(ref calls));
     }
 
     [Fact]
     public async Task Abort_ResetsTheConnection()
     {
+        var afterAbort = new TaskCompletionSource<(bool IsClosed, Exception? WriteError)>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var server = TestServer.Start(async (stream, _) =>
         {
             await stream.ReadUntilAsync("\n");
             stream.Abort();
-            Assert.True(stream.IsClosed);
-            await Assert.ThrowsAsync<StreamClosedException>(() => stream.WriteAsync("late").AsTask());
+            var writeError = await Record.ExceptionAsync(() => stream.WriteAsync("late").AsTask());
+            afterAbort.TrySetResult((stream.IsClosed, writeError));
         });
         await using var client = await server.ConnectAsync();
 
@@ -188,5 +195,48 @@ public class EchoTests
         var (data, end) = await client.ReadToEndAsync().Within();
         Assert.Empty(data);
         Assert.Equal(ClientEnd.Reset, end);
+        var (isClosed, writeError) = await afterAbort.Task.Within();
+        Assert.True(isClosed);
+        Assert.IsType<StreamClosedException>(writeError);
+    }
+
+    [Fact]
+    public async Task PeerReset_ClosesTheStreamAndFailsLaterWrites()
+    {
+        var afterReset = new TaskCompletionSource<(bool IsClosed, Exception? WriteError)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            await Assert.ThrowsAsync<StreamClosedException>(() => stream.ReadUntilAsync("\n").AsTask());
+            var writeError = await Record.ExceptionAsync(() => stream.WriteAsync("after reset\n").AsTask());
+            afterReset.TrySetResult((stream.IsClosed, writeError));
+        });
+        var client = await server.ConnectAsync();
+        await client.SendAsync("partial");
+
+        client.Socket.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+        await client.DisposeAsync();
+
+        var (isClosed, writeError) = await afterReset.Task.Within();
+        Assert.True(isClosed);
+        Assert.IsType<StreamClosedException>(writeError);
+        Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.DoesNotContain(server.Logs.Entries, e => e.EventId.Name == "HandlerFailed");
+    }
+
+    [Fact]
+    public async Task Read_AfterTheHandlerReturned_ThrowsStreamClosed()
+    {
+        var kept = new TaskCompletionSource<IOStream>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            await stream.ReadUntilAsync("\n");
+            kept.TrySetResult(stream);
+        });
+        await using var client = await server.ConnectAsync();
+        await client.SendAsync("a\n" + new string('b', 3000));
+        var stream = await kept.Task.Within();
+        await client.ReadToEndAsync().Within();
+
+        await Assert.ThrowsAsync<StreamClosedException>(() => stream.ReadBytesAsync(3000).Within());
     }
 }

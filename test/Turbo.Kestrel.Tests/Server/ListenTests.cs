@@ -95,10 +95,27 @@ public class ListenTests
         await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
         var server = test.Server;
 
-        server.Listen(0, "localhost", family: AddressFamily.InterNetwork);
+        server.Listen(0, "localhost");
 
-        var endPoint = Assert.IsType<IPEndPoint>(Assert.Single(server.LocalEndPoints));
-        Assert.Equal(IPAddress.Loopback, endPoint.Address);
+        var addresses = server.LocalEndPoints.Cast<IPEndPoint>().Select(e => e.Address).ToArray();
+        Assert.Equal([IPAddress.Loopback, IPAddress.IPv6Loopback], addresses);
+        foreach (var endPoint in server.LocalEndPoints)
+        {
+            await using var client = await TestClient.ConnectAsync(endPoint);
+            await client.SendAsync("loopback\n");
+            Assert.Equal("loopback\n", await client.ReadLineAsync().Within());
+        }
+    }
+
+    [Fact]
+    public async Task Listen_LocalhostWithFamilyBindsThatFamilyOnly()
+    {
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+
+        test.Server.Listen(0, "localhost", family: AddressFamily.InterNetworkV6);
+
+        var endPoint = Assert.IsType<IPEndPoint>(Assert.Single(test.Server.LocalEndPoints));
+        Assert.Equal(IPAddress.IPv6Loopback, endPoint.Address);
     }
 
     [Fact]

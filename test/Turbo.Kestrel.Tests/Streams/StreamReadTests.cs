@@ -255,8 +255,11 @@ public class StreamReadTests
         await ran.Task.Within();
         connection.Stream.Close();
         connection.Stream.Abort();
-        await connection.Stream.WriteAsync("x").AsTask().ContinueWith(_ => { }).Within();
+        await connection.Stream.WriteAsync("x").AsTask().ContinueWith(_ => { }, TaskScheduler.Default).Within();
 
+        // A second call would have been queued to the thread pool by the events above; a sentinel callback
+        // queued after them runs after it.
+        await CloseCallbackSentinelAsync(connection.Stream);
         Assert.Equal(1, Volatile.Read(ref calls));
         Assert.True(connection.Stream.Closed.IsCancellationRequested);
     }
@@ -271,6 +274,69 @@ public class StreamReadTests
         connection.Stream.SetCloseCallback(() => ran.TrySetResult());
 
         await ran.Task.Within();
+    }
+
+    [Fact]
+    public async Task Close_FailsPendingReadUntilCloseInsteadOfReturningPartialData()
+    {
+        var connection = new PipeConnection();
+        var read = connection.Stream.ReadUntilCloseAsync().AsTask();
+        await connection.SendAsync("abc");
+
+        connection.Stream.Close();
+
+        await Assert.ThrowsAsync<StreamClosedException>(() => read.Within());
+    }
+
+    [Fact]
+    public async Task Abort_WithWritesPending_FailsThemAndClearsIsWriting()
+    {
+        var connection = new PipeConnection(pauseOutput: true);
+        var first = connection.Stream.WriteAsync(new byte[1024 * 1024]).AsTask();
+        var second = connection.Stream.WriteAsync(new byte[10]).AsTask();
+        Assert.True(connection.Stream.IsWriting);
+
+        connection.Stream.Abort();
+
+        await Assert.ThrowsAsync<StreamClosedException>(() => first.Within());
+        await Assert.ThrowsAsync<StreamClosedException>(() => second.Within());
+        Assert.False(connection.Stream.IsWriting);
+        Assert.True(connection.Stream.IsClosed);
+    }
+
+    [Fact]
+    public async Task Write_TransportFailingWithAnyException_FailsPendingWritesAndLetsCloseFinish()
+    {
+        var connection = new PipeConnection(pauseOutput: true);
+        var first = connection.Stream.WriteAsync(new byte[1024 * 1024]).AsTask();
+        var second = connection.Stream.WriteAsync(new byte[10]).AsTask();
+
+        connection.FailServerOutput(new Microsoft.AspNetCore.Connections.ConnectionAbortedException("transport gone"));
+
+        await Assert.ThrowsAsync<StreamClosedException>(() => first.Within());
+        await Assert.ThrowsAsync<StreamClosedException>(() => second.Within());
+        await connection.Stream.CloseCoreAsync().Within();
+        Assert.False(connection.Stream.IsWriting);
+        Assert.True(connection.Stream.IsClosed);
+    }
+
+    [Fact]
+    public async Task Read_AfterTheHandlerFinished_ThrowsStreamClosed()
+    {
+        var connection = new PipeConnection();
+        await connection.SendAsync("a\nleft over");
+        Assert.Equal("a\n", Text(await connection.Stream.ReadUntilAsync("\n").Within()));
+
+        await connection.Stream.FinishAsync().Within();
+
+        await Assert.ThrowsAsync<StreamClosedException>(() => connection.Stream.ReadBytesAsync(4).Within());
+    }
+
+    internal static async Task CloseCallbackSentinelAsync(IOStream stream)
+    {
+        var sentinel = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        stream.SetCloseCallback(() => sentinel.TrySetResult());
+        await sentinel.Task.Within();
     }
 
     /// <summary>Starts a read and drops it: the synchronous part is what the caller tests.</summary>

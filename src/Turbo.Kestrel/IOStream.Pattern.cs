@@ -34,35 +34,19 @@ public partial class IOStream
             throw;
         }
 
-        return Read<PatternRead, byte[]>(new PatternRead(search, maxBytes), cancellationToken);
+        return Read<PatternRead, byte[]>(new PatternRead(search, maxBytes), endsRead: true, cancellationToken);
     }
 
     private bool TryReadUntilPattern(PatternSearch search, int? maxBytes, [NotNullWhen(true)] out byte[]? match)
     {
+        long end = -1;
         long examined = 0;
         if (_holding)
         {
-            var end = search.FindMatchEnd(_buffered);
-            if (end >= 0)
-            {
-                if (end > maxBytes)
-                {
-                    throw Unsatisfiable(maxBytes.Value);
-                }
-
-                match = Consume(end);
-                return true;
-            }
-
+            end = search.FindMatchEnd(_buffered);
             examined = _buffered.Length;
-            if (examined >= maxBytes)
-            {
-                throw Unsatisfiable(maxBytes.Value);
-            }
         }
 
-        ThrowIfMoreCannotArrive(examined);
-        match = null;
-        return false;
+        return TryTakeThrough(end, examined, maxBytes, out match);
     }
 }

@@ -42,7 +42,7 @@ public partial class IOStream
 
         ValidateMaxBytes(maxBytes);
         BeginRead();
-        return Read<DelimiterRead, byte[]>(new DelimiterRead(delimiter, maxBytes), cancellationToken);
+        return Read<DelimiterRead, byte[]>(new DelimiterRead(delimiter, maxBytes), endsRead: true, cancellationToken);
     }
 
     /// <summary>
@@ -65,7 +65,7 @@ public partial class IOStream
             _lastDelimiterText = delimiter;
         }
 
-        return Read<DelimiterRead, byte[]>(new DelimiterRead(_lastDelimiterBytes, maxBytes), cancellationToken);
+        return Read<DelimiterRead, byte[]>(new DelimiterRead(_lastDelimiterBytes, maxBytes), endsRead: true, cancellationToken);
     }
 
     /// <summary>
@@ -82,7 +82,7 @@ public partial class IOStream
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         BeginRead();
-        return Read<CountRead, byte[]>(new CountRead(count, partial), cancellationToken);
+        return Read<CountRead, byte[]>(new CountRead(count, partial), endsRead: true, cancellationToken);
     }
 
     /// <summary>
@@ -95,35 +95,46 @@ public partial class IOStream
     public ValueTask<byte[]> ReadUntilCloseAsync(CancellationToken cancellationToken = default)
     {
         BeginRead();
-        return Read<CloseRead, byte[]>(default, cancellationToken);
+        return Read<CloseRead, byte[]>(default, endsRead: true, cancellationToken);
     }
 
     /// <summary>Runs a read: from the buffered bytes when they suffice (no allocation), else by waiting for more.</summary>
     /// <remarks>The caller has taken the read guard; it is released when the read ends, before its result is seen.</remarks>
-    private ValueTask<TResult> Read<TOperation, TResult>(TOperation operation, CancellationToken cancellationToken)
+    /// <param name="operation">The read.</param>
+    /// <param name="endsRead">False when the caller goes on reading under the same guard (streaming reads).</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    private ValueTask<TResult> Read<TOperation, TResult>(TOperation operation, bool endsRead, CancellationToken cancellationToken)
         where TOperation : struct, IReadOperation<TResult>
     {
         try
         {
             if (operation.TryComplete(this, out var result))
             {
-                operation.Release();
-                EndRead();
+                EndOperation(operation, endsRead);
                 return new ValueTask<TResult>(result);
             }
         }
         catch
         {
-            operation.Release();
-            EndRead();
+            EndOperation(operation, endsRead);
             throw;
         }
 
-        return ReadSlowAsync<TOperation, TResult>(operation, cancellationToken);
+        return ReadSlowAsync<TOperation, TResult>(operation, endsRead, cancellationToken);
+    }
+
+    private void EndOperation<TOperation>(TOperation operation, bool endsRead)
+        where TOperation : struct, IReadRelease
+    {
+        operation.Release();
+        if (endsRead)
+        {
+            EndRead();
+        }
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<TResult> ReadSlowAsync<TOperation, TResult>(TOperation operation, CancellationToken cancellationToken)
+    private async ValueTask<TResult> ReadSlowAsync<TOperation, TResult>(TOperation operation, bool endsRead, CancellationToken cancellationToken)
         where TOperation : struct, IReadOperation<TResult>
     {
         try
@@ -151,8 +162,7 @@ public partial class IOStream
         }
         finally
         {
-            operation.Release();
-            EndRead();
+            EndOperation(operation, endsRead);
         }
     }
 
@@ -204,30 +214,42 @@ public partial class IOStream
     /// </summary>
     private bool TryReadUntil(ReadOnlySpan<byte> delimiter, int? maxBytes, ref long scanned, [NotNullWhen(true)] out byte[]? line)
     {
+        long end = -1;
         if (_holding)
         {
             var index = DelimiterSearch.IndexOf(_buffered, Math.Max(0, scanned - delimiter.Length + 1), delimiter);
             if (index >= 0)
             {
-                var end = index + delimiter.Length;
-                if (end > maxBytes)
-                {
-                    throw Unsatisfiable(maxBytes.Value);
-                }
-
-                line = Consume(end);
-                return true;
+                end = index + delimiter.Length;
             }
-
-            scanned = _buffered.Length;
-            if (scanned >= maxBytes)
+            else
             {
-                throw Unsatisfiable(maxBytes.Value);
+                scanned = _buffered.Length;
             }
         }
 
-        ThrowIfMoreCannotArrive(scanned);
-        line = null;
+        return TryTakeThrough(end, scanned, maxBytes, out line);
+    }
+
+    /// <summary>
+    /// Completes a delimiter or pattern read whose match ends at <paramref name="end"/> (-1: no match in the
+    /// <paramref name="examined"/> bytes yet), applying <c>maxBytes</c> and the other limits.
+    /// </summary>
+    private bool TryTakeThrough(long end, long examined, int? maxBytes, [NotNullWhen(true)] out byte[]? result)
+    {
+        if (end > maxBytes || (end < 0 && examined >= maxBytes))
+        {
+            throw Unsatisfiable(maxBytes!.Value);
+        }
+
+        if (end >= 0)
+        {
+            result = Consume(end);
+            return true;
+        }
+
+        ThrowIfMoreCannotArrive(examined);
+        result = null;
         return false;
     }
 

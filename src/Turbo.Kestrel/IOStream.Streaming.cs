@@ -48,36 +48,20 @@ public partial class IOStream
             var remaining = count < 0 ? long.MaxValue : count;
             while (remaining > 0)
             {
-                if (_holding && !_buffered.IsEmpty)
-                {
-                    var chunk = _buffered.Slice(0, Math.Min(remaining, _buffered.Length));
-                    foreach (var segment in chunk)
-                    {
-                        await onChunk(segment).ConfigureAwait(false);
-                    }
-
-                    _buffered = _buffered.Slice(chunk.End);
-                    remaining -= chunk.Length;
-                    continue;
-                }
-
-                if (count < 0 && _inputCompleted && _inputFailure is null && !_closedLocally)
+                var available = await Read<ChunkWait, long>(new ChunkWait(untilClose: count < 0), endsRead: false, cancellationToken).ConfigureAwait(false);
+                if (available == 0)
                 {
                     return;
                 }
 
-                ThrowIfMoreCannotArrive(0);
-                var read = StartFill(cancellationToken);
-                try
+                var chunk = _buffered.Slice(0, Math.Min(remaining, available));
+                foreach (var segment in chunk)
                 {
-                    Accept(await read.ConfigureAwait(false));
+                    await onChunk(segment).ConfigureAwait(false);
                 }
-#pragma warning disable CA1031 // ConnectionResetException, ConnectionAbortedException, a completed pipe: a quiet close.
-                catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
-#pragma warning restore CA1031
-                {
-                    throw InputFailed(ex);
-                }
+
+                _buffered = _buffered.Slice(chunk.End);
+                remaining -= chunk.Length;
             }
         }
         finally

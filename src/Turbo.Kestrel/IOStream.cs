@@ -66,7 +66,7 @@ public partial class IOStream
     /// the read throws <see cref="StreamClosedException"/> with a <see cref="StreamBufferFullException"/> inside.
     /// Defaults to the server's <see cref="TcpServer.MaxBufferSize"/>.
     /// </summary>
-    public long MaxBufferSize => Interlocked.Read(ref _maxBufferSize);
+    public long MaxBufferSize => Volatile.Read(ref _maxBufferSize);
 
     /// <summary>The peer's IP address as text (no port; IPv4-mapped IPv6 shown as IPv4), or the socket path for unix sockets.</summary>
     public string Address => _address ??= FormatAddress(RemoteEndPoint, LocalEndPoint);
@@ -114,7 +114,7 @@ public partial class IOStream
     public void SetMaxBufferSize(long bytes)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(bytes, 1);
-        Interlocked.Exchange(ref _maxBufferSize, bytes);
+        Volatile.Write(ref _maxBufferSize, bytes);
     }
 
     /// <summary>

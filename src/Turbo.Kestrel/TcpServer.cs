@@ -62,7 +62,7 @@ public abstract class TcpServer : IAsyncDisposable
     /// The most bytes a pending read may look at without completing before the connection is closed
     /// (see <see cref="IOStream.MaxBufferSize"/>). Defaults to 128 MiB.
     /// </summary>
-    public long MaxBufferSize => Interlocked.Read(ref _maxBufferSize);
+    public long MaxBufferSize => Volatile.Read(ref _maxBufferSize);
 
     /// <summary>
     /// What is bound now: one <see cref="IPEndPoint"/> per listening socket, with the real port when 0 was asked for.
@@ -191,7 +191,7 @@ public abstract class TcpServer : IAsyncDisposable
         Name = name;
         if (maxBufferSize is { } limit)
         {
-            Interlocked.Exchange(ref _maxBufferSize, limit);
+            Volatile.Write(ref _maxBufferSize, limit);
         }
     }
 

@@ -332,6 +332,65 @@ public class StreamReadTests
         await Assert.ThrowsAsync<StreamClosedException>(() => connection.Stream.ReadBytesAsync(4).Within());
     }
 
+    [Fact]
+    public async Task SetMaxBufferSize_AppliesToTheNextRead()
+    {
+        var connection = new PipeConnection(maxBufferSize: 1024);
+        connection.Stream.SetMaxBufferSize(8);
+        var read = connection.Stream.ReadUntilAsync("\n").AsTask();
+
+        await connection.SendAsync("123456789");
+
+        var error = await Assert.ThrowsAsync<StreamClosedException>(() => read.Within());
+        Assert.IsType<StreamBufferFullException>(error.InnerException);
+        Assert.Equal(8, connection.Stream.MaxBufferSize);
+        Assert.Throws<ArgumentOutOfRangeException>(() => connection.Stream.SetMaxBufferSize(0));
+    }
+
+    [Fact]
+    public async Task ReadUntil_StringDelimiterIsUtf8()
+    {
+        var connection = new PipeConnection();
+        await connection.SendAsync(Encoding.UTF8.GetBytes("naïve→end→rest"));
+
+        Assert.Equal("naïve→", Encoding.UTF8.GetString(await connection.Stream.ReadUntilAsync("→").Within()));
+        Assert.Equal("end→", Encoding.UTF8.GetString(await connection.Stream.ReadUntilAsync("→").Within()));
+    }
+
+    [Fact]
+    public async Task PeerFin_FiresClosedButLeavesTheWriteSideOpen()
+    {
+        var connection = new PipeConnection();
+        var closed = connection.Stream.Closed;
+
+        connection.SendFin();
+
+        await Task.Delay(Timeout.Infinite, closed).ContinueWith(_ => { }, TaskScheduler.Default).Within();
+        Assert.False(connection.Stream.IsClosed);
+        await connection.Stream.WriteAsync("reply after FIN").Within();
+        connection.Stream.Close();
+        Assert.Equal("reply after FIN", await connection.ReadServerOutputToEndAsync());
+        Assert.True(connection.Stream.IsClosed);
+    }
+
+    [Fact]
+    public async Task Write_CancelledWhileWaiting_StillSendsItsBytesInOrder()
+    {
+        var connection = new PipeConnection(pauseOutput: true);
+        var big = connection.Stream.WriteAsync(new byte[256 * 1024]).AsTask();
+        using var cancel = new CancellationTokenSource();
+        var small = connection.Stream.WriteAsync("tail", cancel.Token).AsTask();
+
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => small.Within());
+        connection.Stream.Close();
+        var output = await connection.ReadServerOutputToEndAsync();
+        await big.Within();
+        Assert.Equal(256 * 1024 + 4, output.Length);
+        Assert.EndsWith("tail", output, StringComparison.Ordinal);
+    }
+
     internal static async Task CloseCallbackSentinelAsync(IOStream stream)
     {
         var sentinel = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

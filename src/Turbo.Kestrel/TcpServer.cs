@@ -26,6 +26,8 @@ public abstract class TcpServer : IAsyncDisposable
 
     private readonly Lock _gate = new();
     private readonly List<ListenerGroup> _groups = [];
+    private readonly List<Socket> _pending = [];
+    private bool _started;
     private IOLoop? _ioLoop;
     private ILogger? _logger;
     private long _maxBufferSize;
@@ -73,7 +75,9 @@ public abstract class TcpServer : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _groups.Where(g => g.IsListening).SelectMany(g => g.EndPoints).ToArray();
+                return _groups.Where(g => g.IsListening).SelectMany(g => g.EndPoints)
+                    .Concat(_pending.Select(s => s.LocalEndPoint!))
+                    .ToArray();
             }
         }
     }
@@ -86,14 +90,16 @@ public abstract class TcpServer : IAsyncDisposable
     /// May be called many times, for other ports or addresses, also after <see cref="Stop"/>.
     /// </summary>
     /// <param name="port">The port; 0 picks a free one (see <see cref="LocalEndPoints"/>).</param>
-    /// <param name="address">An IP literal or <c>"localhost"</c>; null for every interface.</param>
+    /// <param name="address">An IP literal or <c>"localhost"</c>; null for every interface. With <see cref="AddressFamily.Unix"/>, the socket's path
+    /// (a stale socket file there is removed; any other file is an error; the file is removed when the listener closes).</param>
     /// <param name="backlog">The listen backlog of each socket.</param>
     /// <param name="family">With no address: <see cref="AddressFamily.InterNetwork"/> is <c>0.0.0.0</c>,
-    /// <see cref="AddressFamily.InterNetworkV6"/> is <c>[::]</c> IPv6-only, <see cref="AddressFamily.Unspecified"/> is <c>[::]</c> dual-stack.</param>
+    /// <see cref="AddressFamily.InterNetworkV6"/> is <c>[::]</c> IPv6-only, <see cref="AddressFamily.Unspecified"/> is <c>[::]</c> dual-stack.
+    /// <see cref="AddressFamily.Unix"/> makes <paramref name="address"/> a path (the port is ignored).</param>
     /// <exception cref="IOException">The address could not be bound (for example the port is in use); the message names it. Nothing stays bound.</exception>
     /// <exception cref="ArgumentException">The address is not an IP literal or <c>"localhost"</c>, or does not match <paramref name="family"/>.</exception>
     public void Listen(int port, string? address = null, int backlog = 128, AddressFamily family = AddressFamily.Unspecified)
-        => ListenOn(ListenAddress.Resolve(port, address, family), backlog);
+        => Accept(ListenAddress.Resolve(port, address, family), backlog);
 
     /// <summary>Listens on an IPv4 address given as a number in host byte order, e.g. <c>0x7F000001</c> for 127.0.0.1.</summary>
     /// <param name="port">The port; 0 picks a free one.</param>
@@ -101,7 +107,7 @@ public abstract class TcpServer : IAsyncDisposable
     /// <param name="backlog">The listen backlog.</param>
     /// <param name="family">Must be <see cref="AddressFamily.InterNetwork"/> (or Unspecified).</param>
     public void Listen(int port, uint address, int backlog = 128, AddressFamily family = AddressFamily.InterNetwork)
-        => ListenOn([ListenAddress.Of(new IPEndPoint(ListenAddress.FromHostOrder(address), port), family)], backlog);
+        => Accept([ListenAddress.Of(new IPEndPoint(ListenAddress.FromHostOrder(address), port), family)], backlog);
 
     /// <summary>Listens on <paramref name="address"/>; <see cref="IPAddress.IPv6Any"/> is dual-stack.</summary>
     /// <param name="port">The port; 0 picks a free one.</param>
@@ -110,7 +116,106 @@ public abstract class TcpServer : IAsyncDisposable
     public void Listen(int port, IPAddress address, int backlog = 128)
     {
         ArgumentNullException.ThrowIfNull(address);
-        ListenOn([ListenAddress.Of(new IPEndPoint(address, port), AddressFamily.Unspecified)], backlog);
+        Accept([ListenAddress.Of(new IPEndPoint(address, port), AddressFamily.Unspecified)], backlog);
+    }
+
+    /// <summary>
+    /// Binds and puts the sockets into the listening state now (so errors surface here and the kernel queues early
+    /// clients), and accepts from <see cref="Start"/> (Turbo's <c>bind(port, address, backlog, family)</c>).
+    /// After <see cref="Start"/>, it accepts at once. Arguments as for <see cref="Listen(int, string?, int, AddressFamily)"/>.
+    /// </summary>
+    /// <param name="port">The port; 0 picks a free one (see <see cref="LocalEndPoints"/>).</param>
+    /// <param name="address">An IP literal, <c>"localhost"</c>, or with <see cref="AddressFamily.Unix"/> a path; null for every interface.</param>
+    /// <param name="backlog">The listen backlog of each socket.</param>
+    /// <param name="family">As for <see cref="Listen(int, string?, int, AddressFamily)"/>.</param>
+    /// <exception cref="IOException">The address could not be bound; the message names it.</exception>
+    public void Bind(int port, string? address = null, int backlog = 128, AddressFamily family = AddressFamily.Unspecified)
+        => BindPending(ListenAddress.Resolve(port, address, family), backlog);
+
+    /// <summary>Binds an IPv4 address given in host byte order; accepts from <see cref="Start"/>.</summary>
+    /// <param name="port">The port; 0 picks a free one.</param>
+    /// <param name="address">The IPv4 address in host byte order.</param>
+    /// <param name="backlog">The listen backlog.</param>
+    /// <param name="family">Must be <see cref="AddressFamily.InterNetwork"/> (or Unspecified).</param>
+    public void Bind(int port, uint address, int backlog = 128, AddressFamily family = AddressFamily.InterNetwork)
+        => BindPending([ListenAddress.Of(new IPEndPoint(ListenAddress.FromHostOrder(address), port), family)], backlog);
+
+    /// <summary>Binds <paramref name="address"/>; accepts from <see cref="Start"/>.</summary>
+    /// <param name="port">The port; 0 picks a free one.</param>
+    /// <param name="address">The address.</param>
+    /// <param name="backlog">The listen backlog.</param>
+    public void Bind(int port, IPAddress address, int backlog = 128)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        BindPending([ListenAddress.Of(new IPEndPoint(address, port), AddressFamily.Unspecified)], backlog);
+    }
+
+    /// <summary>
+    /// Starts accepting on every socket bound by <c>Bind</c> (Turbo's <c>start()</c>). Turbo's process forking
+    /// (<c>start(n)</c>) is not ported: run several processes with <c>SockUtil.BindSockets(..., reusePort: true)</c>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Start was already called (also after <see cref="Stop"/>).</exception>
+    public void Start()
+    {
+        Socket[] pending;
+        lock (_gate)
+        {
+            if (_started)
+            {
+                throw new InvalidOperationException($"Server {Name} was already started; Start may be called once.");
+            }
+
+            _started = true;
+            pending = [.. _pending];
+            _pending.Clear();
+        }
+
+        if (pending.Length > 0)
+        {
+            StartGroup(pending);
+        }
+    }
+
+    /// <summary>
+    /// Accepts on sockets that are already bound and listening (Turbo's <c>add_sockets</c>), e.g. from
+    /// <see cref="SockUtil.BindSockets"/> or inherited from a parent process. The server owns them from now on and
+    /// closes them in <see cref="Stop"/>. A socket can serve one server, once.
+    /// </summary>
+    /// <param name="sockets">Bound, listening stream sockets.</param>
+    /// <exception cref="ArgumentException">A socket is not bound and listening, or is already used by a server.</exception>
+    public void AddSockets(IEnumerable<Socket> sockets)
+    {
+        ArgumentNullException.ThrowIfNull(sockets);
+        var list = sockets.ToArray();
+        foreach (var socket in list)
+        {
+            ArgumentNullException.ThrowIfNull(socket, nameof(sockets));
+            if (!socket.IsBound || !ListenSocket.IsListening(socket))
+            {
+                throw new ArgumentException($"The socket {DescribeLocal(socket)} is not bound and listening.", nameof(sockets));
+            }
+        }
+
+        foreach (var socket in list)
+        {
+            if (!SocketRegistry.TryClaim(socket, this))
+            {
+                throw new ArgumentException($"The socket {DescribeLocal(socket)} is already used by a server; a socket can serve one server, once.", nameof(sockets));
+            }
+        }
+
+        if (list.Length > 0)
+        {
+            StartGroup(list);
+        }
+    }
+
+    /// <summary>Accepts on one socket that is already bound and listening (Turbo's <c>add_socket</c>); see <see cref="AddSockets"/>.</summary>
+    /// <param name="socket">A bound, listening stream socket.</param>
+    public void AddSocket(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        AddSockets([socket]);
     }
 
     /// <summary>
@@ -119,6 +224,18 @@ public abstract class TcpServer : IAsyncDisposable
     /// </summary>
     public void Stop()
     {
+        Socket[] pending;
+        lock (_gate)
+        {
+            pending = [.. _pending];
+            _pending.Clear();
+        }
+
+        foreach (var socket in pending)
+        {
+            socket.Dispose();
+        }
+
         foreach (var group in Snapshot())
         {
             if (group.Unbind())
@@ -195,12 +312,53 @@ public abstract class TcpServer : IAsyncDisposable
         }
     }
 
-    private void ListenOn(IReadOnlyList<ListenAddress> addresses, int backlog)
+    /// <summary>Binds and accepts now (<c>Listen</c>).</summary>
+    private void Accept(IReadOnlyList<ListenAddress> addresses, int backlog) => StartGroup(BindOwned(addresses, backlog));
+
+    /// <summary>Binds now; accepts now if started, else from <see cref="Start"/> (<c>Bind</c>).</summary>
+    private void BindPending(IReadOnlyList<ListenAddress> addresses, int backlog)
+    {
+        var sockets = BindOwned(addresses, backlog);
+        lock (_gate)
+        {
+            if (!_started)
+            {
+                _pending.AddRange(sockets);
+                return;
+            }
+        }
+
+        StartGroup(sockets);
+    }
+
+    private List<Socket> BindOwned(IReadOnlyList<ListenAddress> addresses, int backlog)
+    {
+        var sockets = ListenSocket.BindAll(addresses, backlog);
+        foreach (var socket in sockets)
+        {
+            SocketRegistry.TryClaim(socket, this);
+        }
+
+        return sockets;
+    }
+
+    private static string DescribeLocal(Socket socket)
+    {
+        try
+        {
+            return socket.LocalEndPoint is { } local ? ListenSocket.Describe(local) : "(unbound)";
+        }
+        catch (ObjectDisposedException)
+        {
+            return "(closed)";
+        }
+    }
+
+    private void StartGroup(IReadOnlyList<Socket> sockets)
     {
         var loop = IOLoop;
         var logger = _logger ??= loop.LoggerFactory.CreateLogger(TurboLog.Category);
-        var sockets = ListenSocket.BindAll(addresses, backlog);
-        var group = ListenerGroup.Start(sockets, backlog, RunConnectionAsync, loop.Services, loop.LoggerFactory);
+        var group = ListenerGroup.Start(sockets, RunConnectionAsync, loop.Services, loop.LoggerFactory);
         lock (_gate)
         {
             _groups.RemoveAll(g => g.Stopped.IsCompleted);

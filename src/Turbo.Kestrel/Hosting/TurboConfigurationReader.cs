@@ -64,19 +64,44 @@ internal static class TurboConfigurationReader
             throw new InvalidOperationException($"{urlSection.Path}: an endpoint needs a Url, for example tcp://127.0.0.1:7000.");
         }
 
-        var (host, port, family) = ParseUrl(urlSection.Value, urlSection.Path);
+        var (host, port, family, fileHandle) = ParseUrl(urlSection.Value, urlSection.Path);
         var backlog = (int?)ReadInteger(section.GetSection("Backlog"), 1, int.MaxValue) ?? DefaultBacklog;
-        return new EndpointSettings(section.Path, urlSection.Value, host, port, family, backlog);
+        return new EndpointSettings(section.Path, urlSection.Value, host, port, family, fileHandle, backlog);
     }
 
-    /// <summary>Parses <c>tcp://host:port</c>; host is <c>*</c>, an IPv4 literal, <c>[IPv6]</c> or <c>localhost</c>.</summary>
-    internal static (string? Host, int Port, AddressFamily Family) ParseUrl(string url, string key)
+    /// <summary>
+    /// Parses an endpoint URL: <c>tcp://host:port</c> (host is <c>*</c>, an IPv4 literal, <c>[IPv6]</c> or
+    /// <c>localhost</c>), <c>unix:/path</c>, or <c>fd://N</c> (an inherited listening socket).
+    /// </summary>
+    internal static (string? Host, int Port, AddressFamily Family, int? FileHandle) ParseUrl(string url, string key)
     {
+        if (url.StartsWith("unix:", StringComparison.OrdinalIgnoreCase))
+        {
+            var path = url["unix:".Length..];
+            if (!path.StartsWith('/'))
+            {
+                throw BadUrl(key, url, "a unix socket URL is unix:/absolute/path");
+            }
+
+            return (path, 0, AddressFamily.Unix, null);
+        }
+
+        if (url.StartsWith("fd://", StringComparison.OrdinalIgnoreCase))
+        {
+            var text = url["fd://".Length..];
+            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var handle))
+            {
+                throw BadUrl(key, url, $"'{text}' is not a file descriptor number");
+            }
+
+            return (null, 0, AddressFamily.Unspecified, handle);
+        }
+
         const string Scheme = "tcp://";
         if (!url.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
         {
             var scheme = url.Contains("://", StringComparison.Ordinal) ? url[..url.IndexOf("://", StringComparison.Ordinal)] : url.Split(':')[0];
-            throw BadUrl(key, url, $"the scheme '{scheme}' is not supported; use tcp://host:port");
+            throw BadUrl(key, url, $"the scheme '{scheme}' is not supported; use tcp://host:port, unix:/path or fd://N");
         }
 
         var rest = url[Scheme.Length..].TrimEnd('/');
@@ -112,12 +137,12 @@ internal static class TurboConfigurationReader
 
         if (hostText is "*" or "")
         {
-            return (null, port, AddressFamily.Unspecified);
+            return (null, port, AddressFamily.Unspecified, null);
         }
 
         if (string.Equals(hostText, "localhost", StringComparison.OrdinalIgnoreCase))
         {
-            return ("localhost", port, AddressFamily.Unspecified);
+            return ("localhost", port, AddressFamily.Unspecified, null);
         }
 
         if (!IPAddress.TryParse(hostText, out var ip))
@@ -125,7 +150,7 @@ internal static class TurboConfigurationReader
             throw BadUrl(key, url, $"the host '{hostText}' must be *, localhost, an IPv4 address or [an IPv6 address]");
         }
 
-        return (ip.ToString(), port, ip.AddressFamily);
+        return (ip.ToString(), port, ip.AddressFamily, null);
     }
 
     private static long? ReadInteger(IConfigurationSection section, long min, long max)

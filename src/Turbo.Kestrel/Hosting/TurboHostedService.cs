@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -46,9 +47,9 @@ internal sealed class TurboHostedService(TurboBuilder turbo, IServiceProvider se
         {
             try
             {
-                server.Listen(endpoint.Port, endpoint.Host, endpoint.Backlog, endpoint.Family);
+                Listen(server, endpoint);
             }
-            catch (Exception ex) when (ex is IOException or ArgumentException or NotSupportedException)
+            catch (Exception ex) when (ex is IOException or ArgumentException or NotSupportedException or SocketException)
             {
                 _started.Add(server);
                 throw new InvalidOperationException($"{endpoint.Key}:Url: cannot listen on '{endpoint.Url}': {ex.Message}", ex);
@@ -56,5 +57,17 @@ internal sealed class TurboHostedService(TurboBuilder turbo, IServiceProvider se
         }
 
         return server;
+    }
+
+    private static void Listen(TcpServer server, EndpointSettings endpoint)
+    {
+        if (endpoint.FileHandle is { } handle)
+        {
+            // An inherited socket (systemd socket activation passes fd 3 and up): the server owns it from now on.
+            server.AddSocket(new Socket(new SafeSocketHandle(handle, ownsHandle: true)));
+            return;
+        }
+
+        server.Listen(endpoint.Port, endpoint.Host, endpoint.Backlog, endpoint.Family);
     }
 }

@@ -3,8 +3,11 @@ using System.Net.Sockets;
 
 namespace Turbo.Kestrel.Listening;
 
-/// <summary>One address a listener binds: the end point and whether an IPv6 socket also accepts IPv4.</summary>
-internal readonly record struct ListenAddress(IPEndPoint EndPoint, bool DualMode)
+/// <summary>
+/// One address a listener binds: an <see cref="IPEndPoint"/> (and whether an IPv6 socket also accepts IPv4) or a
+/// <see cref="UnixDomainSocketEndPoint"/>.
+/// </summary>
+internal readonly record struct ListenAddress(EndPoint EndPoint, bool DualMode)
 {
     /// <summary>
     /// Turns Turbo's <c>listen(port, address, backlog, family)</c> arguments into the addresses to bind:
@@ -13,8 +16,18 @@ internal readonly record struct ListenAddress(IPEndPoint EndPoint, bool DualMode
     /// </summary>
     public static IReadOnlyList<ListenAddress> Resolve(int port, string? address, AddressFamily family)
     {
-        ValidatePort(port);
         ValidateFamily(family);
+        if (family == AddressFamily.Unix)
+        {
+            if (string.IsNullOrEmpty(address))
+            {
+                throw new ArgumentException("A unix domain socket needs a path as its address.", nameof(address));
+            }
+
+            return [new(new UnixDomainSocketEndPoint(address), false)];
+        }
+
+        ValidatePort(port);
         var dualMode = family == AddressFamily.Unspecified;
         if (string.IsNullOrEmpty(address) || address == "*")
         {
@@ -49,6 +62,11 @@ internal readonly record struct ListenAddress(IPEndPoint EndPoint, bool DualMode
     {
         ValidatePort(endPoint.Port);
         ValidateFamily(family);
+        if (family == AddressFamily.Unix)
+        {
+            throw new ArgumentException($"Cannot listen on {endPoint} as a unix domain socket; give a path instead.", nameof(family));
+        }
+
         if (family != AddressFamily.Unspecified && family != endPoint.AddressFamily)
         {
             throw new ArgumentException(
@@ -67,14 +85,9 @@ internal readonly record struct ListenAddress(IPEndPoint EndPoint, bool DualMode
 
     private static void ValidateFamily(AddressFamily family)
     {
-        if (family == AddressFamily.Unix)
+        if (family is not (AddressFamily.Unspecified or AddressFamily.InterNetwork or AddressFamily.InterNetworkV6 or AddressFamily.Unix))
         {
-            throw new NotSupportedException("Unix domain sockets are not supported by this version of Turbo.Kestrel.");
-        }
-
-        if (family is not (AddressFamily.Unspecified or AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
-        {
-            throw new ArgumentOutOfRangeException(nameof(family), family, "Only Unspecified, InterNetwork and InterNetworkV6 are supported.");
+            throw new ArgumentOutOfRangeException(nameof(family), family, "Only Unspecified, InterNetwork, InterNetworkV6 and Unix are supported.");
         }
     }
 }

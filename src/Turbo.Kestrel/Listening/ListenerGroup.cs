@@ -44,7 +44,6 @@ internal sealed class ListenerGroup : IDisposable
     /// <summary>Starts accepting on <paramref name="sockets"/>; on failure the sockets are closed.</summary>
     public static ListenerGroup Start(
         IReadOnlyList<Socket> sockets,
-        int backlog,
         Func<ConnectionContext, ListenerGroup, Task> onConnection,
         IServiceProvider services,
         ILoggerFactory loggerFactory)
@@ -53,7 +52,7 @@ internal sealed class ListenerGroup : IDisposable
         var options = new KestrelServerOptions { ApplicationServices = services, AddServerHeader = false };
         foreach (var socket in sockets)
         {
-            options.Listen(new BoundSocketEndPoint(socket, backlog), listen =>
+            options.Listen(new BoundSocketEndPoint(socket, SocketRegistry.BacklogOf(socket)), listen =>
             {
                 listen.Protocols = HttpProtocols.None;
                 listen.Run(connection => onConnection(connection, group));

@@ -183,7 +183,17 @@ public abstract class TcpServer : IAsyncDisposable
     /// </summary>
     /// <param name="sockets">Bound, listening stream sockets.</param>
     /// <exception cref="ArgumentException">A socket is not bound and listening, or is already used by a server.</exception>
-    public void AddSockets(IEnumerable<Socket> sockets)
+    public void AddSockets(IEnumerable<Socket> sockets) => AddSocketsCore(sockets);
+
+    /// <summary>Accepts on one socket that is already bound and listening (Turbo's <c>add_socket</c>); see <see cref="AddSockets"/>.</summary>
+    /// <param name="socket">A bound, listening stream socket.</param>
+    public void AddSocket(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        AddSocketsCore([socket]);
+    }
+
+    private ListenerGroup? AddSocketsCore(IEnumerable<Socket> sockets)
     {
         ArgumentNullException.ThrowIfNull(sockets);
         var list = sockets.ToArray();
@@ -204,18 +214,7 @@ public abstract class TcpServer : IAsyncDisposable
             }
         }
 
-        if (list.Length > 0)
-        {
-            StartGroup(list);
-        }
-    }
-
-    /// <summary>Accepts on one socket that is already bound and listening (Turbo's <c>add_socket</c>); see <see cref="AddSockets"/>.</summary>
-    /// <param name="socket">A bound, listening stream socket.</param>
-    public void AddSocket(Socket socket)
-    {
-        ArgumentNullException.ThrowIfNull(socket);
-        AddSockets([socket]);
+        return list.Length > 0 ? StartGroup(list) : null;
     }
 
     /// <summary>
@@ -315,6 +314,22 @@ public abstract class TcpServer : IAsyncDisposable
     /// <summary>Binds and accepts now (<c>Listen</c>).</summary>
     private void Accept(IReadOnlyList<ListenAddress> addresses, int backlog) => StartGroup(BindOwned(addresses, backlog));
 
+    /// <summary>Listens like <c>Listen</c> and returns the listener, so that configuration reloads can close it alone.</summary>
+    internal ListenerGroup ListenTracked(int port, string? address, int backlog, AddressFamily family) =>
+        StartGroup(BindOwned(ListenAddress.Resolve(port, address, family), backlog));
+
+    /// <summary>Accepts on an inherited listening socket and returns the listener (<c>fd://</c> endpoints).</summary>
+    internal ListenerGroup AddSocketTracked(Socket socket) => AddSocketsCore([socket])!;
+
+    /// <summary>Closes one listener (a configuration reload removed its endpoint); its connections keep running.</summary>
+    internal void StopListener(ListenerGroup group)
+    {
+        if (group.Unbind())
+        {
+            LogStoppedListening(group);
+        }
+    }
+
     /// <summary>Binds now; accepts now if started, else from <see cref="Start"/> (<c>Bind</c>).</summary>
     private void BindPending(IReadOnlyList<ListenAddress> addresses, int backlog)
     {
@@ -354,7 +369,7 @@ public abstract class TcpServer : IAsyncDisposable
         }
     }
 
-    private void StartGroup(IReadOnlyList<Socket> sockets)
+    private ListenerGroup StartGroup(IReadOnlyList<Socket> sockets)
     {
         var loop = IOLoop;
         var logger = _logger ??= loop.LoggerFactory.CreateLogger(TurboLog.Category);
@@ -370,6 +385,8 @@ public abstract class TcpServer : IAsyncDisposable
         {
             TurboLog.Listening(logger, Name, endPoint);
         }
+
+        return group;
     }
 
     private async Task RunConnectionAsync(ConnectionContext connection, ListenerGroup group)

@@ -39,6 +39,14 @@ internal static partial class TurboLog
         Message = "Server {Server} stopped listening on {EndPoint}.")]
     public static partial void StoppedListening(ILogger logger, string server, EndPoint endPoint);
 
+    [LoggerMessage(EventId = 20, EventName = "ReloadRejected", Level = LogLevel.Error,
+        Message = "The changed Turbo configuration was not applied: {Reason} The running endpoints are unchanged.")]
+    public static partial void ReloadRejected(ILogger logger, string reason, Exception exception);
+
+    [LoggerMessage(EventId = 21, EventName = "ReloadEndpointFailed", Level = LogLevel.Error,
+        Message = "A reloaded endpoint could not be started: {Reason} The other endpoints were applied.")]
+    public static partial void ReloadEndpointFailed(ILogger logger, string reason, Exception exception);
+
     [LoggerMessage(EventId = 12, EventName = "Draining", Level = LogLevel.Information,
         Message = "Server {Server} is draining {Connections} open connections; they get {DrainTimeout}.")]
     public static partial void Draining(ILogger logger, string server, int connections, string drainTimeout);

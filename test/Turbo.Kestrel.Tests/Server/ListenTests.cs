@@ -142,7 +142,7 @@ public class ListenTests
     }
 
     /// <summary>The backlog the kernel reports for a listening port (Send-Q of <c>ss -ltn</c>).</summary>
-    private static int ListenBacklog(int port)
+    internal static int ListenBacklog(int port)
     {
         using var ss = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ss", $"-ltnH sport = :{port}")
         {

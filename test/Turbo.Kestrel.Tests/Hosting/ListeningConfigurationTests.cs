@@ -1,0 +1,181 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Tests.Server;
+
+namespace Turbo.Kestrel.Tests.Hosting;
+
+/// <summary>Endpoint URL schemes in configuration, and changes applied while the host runs.</summary>
+public class ListeningConfigurationTests
+{
+    [Fact]
+    public async Task UnixUrl_ServesOnTheSocketPath()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("hosted.sock");
+        using var host = BuildHost(new() { ["Turbo:Servers:Echo:Endpoints:Local:Url"] = $"unix:{path}" }, out _, out _);
+        await host.StartAsync().Within();
+
+        await using var client = await TestClient.ConnectAsync(new UnixDomainSocketEndPoint(path));
+        await client.SendAsync("hosted unix\n");
+        Assert.Equal("hosted unix\n", await client.ReadLineAsync().Within());
+        await host.StopAsync().Within();
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
+    public async Task FdUrl_ServesAnInheritedListeningSocket()
+    {
+        var socket = SockUtil.BindSockets(0, "127.0.0.1")[0];
+        var endPoint = socket.LocalEndPoint!;
+        var fd = (int)socket.SafeHandle.DangerousGetHandle();
+
+        // Hand the descriptor over as a parent process would: this Socket object no longer closes it.
+        socket.SafeHandle.SetHandleAsInvalid();
+        using var host = BuildHost(new() { ["Turbo:Servers:Echo:Endpoints:Inherited:Url"] = $"fd://{fd}" }, out _, out _);
+        await host.StartAsync().Within();
+
+        await using (var client = await TestClient.ConnectAsync(endPoint))
+        {
+            await client.SendAsync("inherited\n");
+            Assert.Equal("inherited\n", await client.ReadLineAsync().Within());
+        }
+
+        await host.StopAsync().Within();
+        await Assert.ThrowsAsync<SocketException>(() => TestClient.ConnectAsync(endPoint));
+    }
+
+    [Theory]
+    [InlineData("unix:relative.sock")]
+    [InlineData("fd://three")]
+    [InlineData("tls://127.0.0.1:7000")]
+    public async Task BadUrl_FailsStartNamingTheKey(string url)
+    {
+        using var host = BuildHost(new() { ["Turbo:Servers:Echo:Endpoints:Bad:Url"] = url }, out _, out _);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+
+        Assert.StartsWith("Turbo:Servers:Echo:Endpoints:Bad:Url", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Backlog_FromConfigurationReachesTheKernel()
+    {
+        using var host = BuildHost(new()
+        {
+            ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0",
+            ["Turbo:Servers:Echo:Endpoints:Main:Backlog"] = "23",
+        }, out _, out _);
+        await host.StartAsync().Within();
+
+        var port = ((IPEndPoint)Server(host).LocalEndPoints[0]).Port;
+
+        Assert.Equal(23, ListenTests.ListenBacklog(port));
+        await host.StopAsync().Within();
+    }
+
+    [Fact]
+    public async Task Reload_AddsThenRemovesAnEndpointWithoutARestart()
+    {
+        var settings = new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0" };
+        using var host = BuildHost(settings, out var config, out var logs);
+        await host.StartAsync().Within();
+        var main = Assert.Single(Server(host).LocalEndPoints);
+
+        settings["Turbo:Servers:Echo:Endpoints:Extra:Url"] = "tcp://127.0.0.1:0";
+        config.Replace(settings);
+
+        Assert.Equal(2, Server(host).LocalEndPoints.Count);
+        var extra = Server(host).LocalEndPoints.Single(e => !e.Equals(main));
+        await using (var client = await TestClient.ConnectAsync(extra))
+        {
+            await client.SendAsync("added by reload\n");
+            Assert.Equal("added by reload\n", await client.ReadLineAsync().Within());
+        }
+
+        await using var kept = await TestClient.ConnectAsync(extra);
+        await kept.SendAsync("before removal\n");
+        Assert.Equal("before removal\n", await kept.ReadLineAsync().Within());
+        settings.Remove("Turbo:Servers:Echo:Endpoints:Extra:Url");
+        config.Replace(settings);
+
+        Assert.Equal([main], Server(host).LocalEndPoints);
+        await Assert.ThrowsAsync<SocketException>(() => TestClient.ConnectAsync(extra));
+        await kept.SendAsync("accepted connections keep running\n");
+        Assert.Equal("accepted connections keep running\n", await kept.ReadLineAsync().Within());
+        await using var still = await TestClient.ConnectAsync(main);
+        await still.SendAsync("main untouched\n");
+        Assert.Equal("main untouched\n", await still.ReadLineAsync().Within());
+        await host.StopAsync().Within();
+    }
+
+    [Fact]
+    public async Task Reload_BadEditIsLoggedAndLeavesRunningEndpointsAlone()
+    {
+        var settings = new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0" };
+        using var host = BuildHost(settings, out var config, out var logs);
+        await host.StartAsync().Within();
+        var main = Assert.Single(Server(host).LocalEndPoints);
+
+        config.Replace(new Dictionary<string, string?>
+        {
+            ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://not a url",
+            ["Turbo:Servers:Echo:Endpoints:Extra:Url"] = "tcp://127.0.0.1:0",
+        });
+
+        var rejected = await logs.WaitForAsync(e => e.EventId.Name == "ReloadRejected");
+        Assert.Equal(LogLevel.Error, rejected.Level);
+        Assert.Contains("Turbo:Servers:Echo:Endpoints:Main:Url", rejected.Message, StringComparison.Ordinal);
+        Assert.Equal([main], Server(host).LocalEndPoints);
+        await using var client = await TestClient.ConnectAsync(main);
+        await client.SendAsync("still here\n");
+        Assert.Equal("still here\n", await client.ReadLineAsync().Within());
+        await host.StopAsync().Within();
+    }
+
+    [Fact]
+    public async Task Reload_EditingAppSettingsJsonAddsAnEndpoint()
+    {
+        using var dir = new TempDirectory();
+        var file = dir.File("appsettings.json");
+        await File.WriteAllTextAsync(file, Json("tcp://127.0.0.1:0"));
+        var logs = new LogSink();
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddJsonFile(file, optional: false, reloadOnChange: true);
+        builder.Logging.AddProvider(logs);
+        builder.UseTurboTcp().AddServer<HostedEchoServer>("Echo");
+        using var host = builder.Build();
+        await host.StartAsync().Within();
+        var listening = logs.Entries.Count(e => e.EventId.Name == "Listening");
+
+        await File.WriteAllTextAsync(file, Json("tcp://127.0.0.1:0", "tcp://[::1]:0"));
+
+        await logs.WaitForAsync(e => e.EventId.Name == "Listening" && e.Message.Contains("[::1]", StringComparison.Ordinal));
+        Assert.Equal(listening + 1, logs.Entries.Count(e => e.EventId.Name == "Listening"));
+        Assert.Equal(2, Server(host).LocalEndPoints.Count);
+        await host.StopAsync().Within();
+    }
+
+    private static string Json(params string[] urls) =>
+        "{ \"Turbo\": { \"Servers\": { \"Echo\": { \"Endpoints\": { "
+        + string.Join(", ", urls.Select((url, i) => $"\"E{i}\": {{ \"Url\": \"{url}\" }}"))
+        + " } } } } }";
+
+    private static TcpServer Server(IHost host) => host.Services.GetRequiredKeyedService<TcpServer>("Echo");
+
+    private static IHost BuildHost(Dictionary<string, string?> settings, out ReloadableConfiguration config, out LogSink logs)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        config = new ReloadableConfiguration(settings);
+        builder.Configuration.Sources.Clear();
+        ((IConfigurationBuilder)builder.Configuration).Add(config);
+        logs = new LogSink();
+        builder.Logging.ClearProviders().AddProvider(logs);
+        builder.UseTurboTcp().AddServer<HostedEchoServer>("Echo");
+        return builder.Build();
+    }
+}

@@ -151,6 +151,8 @@ public class BindStartTests
             var socket = Assert.Single(sockets);
             Assert.Equal(IPAddress.IPv6Any, ((IPEndPoint)socket.LocalEndPoint!).Address);
             Assert.True(socket.DualMode);
+            Assert.Equal(1, RawOption(socket, 2 /* SO_REUSEADDR */));
+            Assert.Equal(0, RawOption(socket, 15 /* SO_REUSEPORT: only when asked */));
         }
         finally
         {
@@ -169,6 +171,13 @@ public class BindStartTests
         var error = Assert.Throws<IOException>(() => SockUtil.BindSockets(first.Port, "127.0.0.1"));
 
         Assert.Contains($"127.0.0.1:{first.Port}", error.Message, StringComparison.Ordinal);
+    }
+
+    private static int RawOption(Socket socket, int name)
+    {
+        var value = new byte[4];
+        socket.GetRawSocketOption(1 /* SOL_SOCKET */, name, value);
+        return BitConverter.ToInt32(value);
     }
 
     private static async Task Count(IOStream stream, int[] served, int index)

@@ -10,7 +10,9 @@ public partial class IOStream
     /// Reads until <paramref name="pattern"/> matches and returns everything up to the end of the match
     /// (Turbo's <c>read_until_pattern</c>, Tornado's <c>read_until_regex</c>). The bytes are matched as Latin-1,
     /// one char per byte, so offsets are byte offsets; the pattern sees the bytes received so far, and is run
-    /// again as more arrive.
+    /// again as more arrive: at every arrival for the first 64 KiB, then each time the bytes grew by a quarter and
+    /// before the read fails, so the work stays linear. The match must end within <paramref name="maxBytes"/>; give
+    /// one, because decoding holds two bytes of memory per byte received.
     /// </summary>
     /// <param name="pattern">The pattern; not right-to-left.</param>
     /// <param name="maxBytes">When the match does not end within this many bytes, the connection is closed and the read throws <see cref="UnsatisfiableReadException"/>.</param>
@@ -43,10 +45,22 @@ public partial class IOStream
         long examined = 0;
         if (_holding)
         {
-            end = search.FindMatchEnd(_buffered);
-            examined = _buffered.Length;
+            bool ran;
+            do
+            {
+                examined = _buffered.Length;
+                var mustDecide = _inputCompleted || _closedLocally || examined >= maxBytes || examined > MaxBufferSize;
+                end = search.FindMatchEnd(_buffered, mustDecide, out ran);
+            }
+            while (!ran && TakeMoreIfWaiting());
+
+            if (!ran)
+            {
+                // Nothing more is waiting: the peer may be waiting for our reply, so decide now.
+                end = search.FindMatchEnd(_buffered, mustDecide: true, out _);
+            }
         }
 
-        return TryTakeThrough(end, examined, maxBytes, out match);
+        return TryTakeThrough(end, examined, maxBytes, lookahead: true, out match);
     }
 }

@@ -19,6 +19,7 @@ public partial class IOStream
     private Exception? _inputFailure;
     private int _reading;
     private volatile bool _finished;
+    private volatile bool _abandoned;
     private TaskCompletionSource? _readEnded;
     private string? _lastDelimiterText;
     private byte[]? _lastDelimiterBytes;
@@ -147,8 +148,13 @@ public partial class IOStream
                 {
                     Accept(await read.ConfigureAwait(false));
                 }
+                catch (OperationCanceledException ex) when (IsCallerCancellation(ex, cancellationToken))
+                {
+                    TakeBackExamined();
+                    throw;
+                }
 #pragma warning disable CA1031 // ConnectionResetException, ConnectionAbortedException, a completed pipe: a quiet close.
-                catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
+                catch (Exception ex)
 #pragma warning restore CA1031
                 {
                     throw InputFailed(ex);
@@ -187,6 +193,37 @@ public partial class IOStream
         }
     }
 
+    /// <summary>
+    /// After a cancelled wait: StartFill marked the buffered bytes examined, so a plain read would wait for new
+    /// ones. Cancelling the pending read makes the pipe hand them back at once, for the next read.
+    /// </summary>
+    private void TakeBackExamined()
+    {
+        _input.CancelPendingRead();
+        if (_input.TryRead(out var result))
+        {
+            Accept(result);
+        }
+    }
+
+    /// <summary>
+    /// Takes bytes that are already waiting in the pipe, without waiting: true when some (or the peer's FIN) were
+    /// added to the buffer, false when nothing more is there now.
+    /// </summary>
+    private bool TakeMoreIfWaiting()
+    {
+        _holding = false;
+        _input.AdvanceTo(_buffered.Start, _buffered.End);
+        if (_input.TryRead(out var more))
+        {
+            Accept(more);
+            return true;
+        }
+
+        TakeBackExamined();
+        return false;
+    }
+
     private void Accept(in ReadResult result)
     {
         _buffered = result.Buffer;
@@ -207,37 +244,30 @@ public partial class IOStream
     private static bool IsCallerCancellation(Exception ex, CancellationToken cancellationToken) =>
         ex is OperationCanceledException and not ConnectionAbortedException && cancellationToken.IsCancellationRequested;
 
-    /// <summary>
-    /// Serves a delimiter read from the buffered bytes, or says more are needed. <c>scanned</c> is how far
-    /// earlier attempts of this read already searched: only the last <c>delimiter.Length - 1</c> bytes before it
-    /// are searched again, so a long line is scanned once.
-    /// </summary>
-    private bool TryReadUntil(ReadOnlySpan<byte> delimiter, int? maxBytes, ref long scanned, [NotNullWhen(true)] out byte[]? line)
+    /// <summary>Serves a delimiter read from the buffered bytes, or says more are needed.</summary>
+    private bool TryReadUntil(ReadOnlySpan<byte> delimiter, int? maxBytes, ref SearchCursor cursor, [NotNullWhen(true)] out byte[]? line)
     {
         long end = -1;
+        long examined = 0;
         if (_holding)
         {
-            var index = DelimiterSearch.IndexOf(_buffered, Math.Max(0, scanned - delimiter.Length + 1), delimiter);
-            if (index >= 0)
-            {
-                end = index + delimiter.Length;
-            }
-            else
-            {
-                scanned = _buffered.Length;
-            }
+            var index = DelimiterSearch.IndexOf(_buffered, ref cursor, delimiter);
+            end = index < 0 ? -1 : index + delimiter.Length;
+            examined = _buffered.Length;
         }
 
-        return TryTakeThrough(end, scanned, maxBytes, out line);
+        return TryTakeThrough(end, examined, maxBytes, lookahead: false, out line);
     }
 
     /// <summary>
     /// Completes a delimiter or pattern read whose match ends at <paramref name="end"/> (-1: no match in the
-    /// <paramref name="examined"/> bytes yet), applying <c>maxBytes</c> and the other limits.
+    /// <paramref name="examined"/> bytes yet), applying <c>maxBytes</c> and the other limits. With
+    /// <paramref name="lookahead"/> (patterns), a match ending exactly at <c>maxBytes</c> may depend on the byte after
+    /// it, so the read gives up only once more than <c>maxBytes</c> bytes were examined.
     /// </summary>
-    private bool TryTakeThrough(long end, long examined, int? maxBytes, [NotNullWhen(true)] out byte[]? result)
+    private bool TryTakeThrough(long end, long examined, int? maxBytes, bool lookahead, [NotNullWhen(true)] out byte[]? result)
     {
-        if (end > maxBytes || (end < 0 && examined >= maxBytes))
+        if (end > maxBytes || (end < 0 && (lookahead ? examined > maxBytes : examined >= maxBytes)))
         {
             throw Unsatisfiable(maxBytes!.Value);
         }
@@ -367,11 +397,14 @@ public partial class IOStream
         _finished = true;
         await CloseCoreAsync().ConfigureAwait(false);
         var readEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _readEnded, readEnded);
-        if (Volatile.Read(ref _reading) != 0)
+        Interlocked.Exchange(ref _readEnded, readEnded);
+        if (Volatile.Read(ref _reading) != 0
+            && await Task.WhenAny(readEnded.Task, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false) != readEnded.Task)
         {
-            // A streaming callback that never returns would hold the read forever: give up after a while.
-            await Task.WhenAny(readEnded.Task, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+            // A streaming callback that never returns holds the read: reset the connection, and make the read
+            // stop without touching the buffer again once the callback does return.
+            _abandoned = true;
+            Abort();
         }
 
         if (Interlocked.CompareExchange(ref _reading, 1, 0) == 0)
@@ -396,7 +429,8 @@ public partial class IOStream
 
     private void EndRead()
     {
-        Volatile.Write(ref _reading, 0);
+        // A full fence between releasing the guard and looking for a waiter, matched in FinishAsync.
+        Interlocked.Exchange(ref _reading, 0);
         Volatile.Read(ref _readEnded)?.TrySetResult();
     }
 

@@ -58,6 +58,10 @@ public partial class IOStream
                 foreach (var segment in chunk)
                 {
                     await onChunk(segment).ConfigureAwait(false);
+                    if (_abandoned)
+                    {
+                        throw new StreamClosedException("The handler returned while this read's callback ran; the connection was reset.");
+                    }
                 }
 
                 _buffered = _buffered.Slice(chunk.End);

@@ -10,6 +10,35 @@ namespace Turbo.Kestrel.Streams;
 internal static class DelimiterSearch
 {
     /// <summary>
+    /// Returns the offset of the first occurrence of <paramref name="delimiter"/> in <paramref name="buffer"/> at or
+    /// after <paramref name="cursor"/>, or -1 and moves the cursor to where the next search must start (the last
+    /// <c>delimiter.Length - 1</c> bytes, which a later match may begin in). <paramref name="buffer"/> must start where
+    /// it started on the previous call and only have grown.
+    /// </summary>
+    public static long IndexOf(in ReadOnlySequence<byte> buffer, ref SearchCursor cursor, ReadOnlySpan<byte> delimiter)
+    {
+        var from = cursor.IsSet ? buffer.Slice(cursor.Position) : buffer;
+        var offset = cursor.IsSet ? cursor.Offset : 0;
+        var found = IndexOf(from, 0, delimiter);
+        if (found >= 0)
+        {
+            return offset + found;
+        }
+
+        var next = Math.Max(offset, buffer.Length - delimiter.Length + 1);
+        if (next > 0)
+        {
+            // Never at offset 0: the buffer's start may be the end of a segment the pipe releases once it is
+            // advanced past, while any later position stays inside the unconsumed bytes.
+            cursor.Position = from.GetPosition(next - offset);
+            cursor.Offset = next;
+            cursor.IsSet = true;
+        }
+
+        return -1;
+    }
+
+    /// <summary>
     /// Returns the offset of the first occurrence of <paramref name="delimiter"/> that starts at or after
     /// <paramref name="start"/>, or -1.
     /// </summary>

@@ -43,6 +43,33 @@ public class DelimiterSearchTests
         }
     }
 
+    [Fact]
+    public void IndexOf_WithCursor_OverAGrowingBufferFindsWhatAFlatSearchFinds()
+    {
+        var text = "xxaabaaab--END!\r\n\r\nEND!";
+        foreach (var delimiter in new[] { "aab", "\r\n\r\n", "END!", "x", "!!" })
+        {
+            var expected = text.IndexOf(delimiter, StringComparison.Ordinal);
+            for (var step = 1; step <= 4; step++)
+            {
+                // One chain of segments that grows, as a pipe's buffer does while a read waits.
+                var cursor = default(SearchCursor);
+                Segment? first = null;
+                Segment? last = null;
+                var found = -1L;
+                for (var offset = 0; found < 0 && offset < text.Length; offset += step)
+                {
+                    var bytes = Encoding.Latin1.GetBytes(text.Substring(offset, Math.Min(step, text.Length - offset)));
+                    last = last is null ? first = new Segment(bytes, 0) : last.Append(bytes);
+                    var buffer = new ReadOnlySequence<byte>(first!, 0, last, last.Memory.Length);
+                    found = DelimiterSearch.IndexOf(buffer, ref cursor, Encoding.Latin1.GetBytes(delimiter));
+                }
+
+                Assert.Equal(expected, found);
+            }
+        }
+    }
+
     internal static ReadOnlySequence<byte> Segments(params string[] parts)
     {
         var chunks = parts.Where(p => p.Length > 0).Select(p => Encoding.Latin1.GetBytes(p)).ToArray();

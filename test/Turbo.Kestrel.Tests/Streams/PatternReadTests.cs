@@ -59,6 +59,37 @@ public partial class PatternReadTests
     }
 
     [Fact]
+    public async Task ReadUntilPattern_MatchEndingAtMaxBytesThatNeedsTheNextByte_Succeeds()
+    {
+        var connection = new PipeConnection();
+        var read = connection.Stream.ReadUntilPatternAsync(new Regex("ab(?=;)"), maxBytes: 2).AsTask();
+
+        await connection.SendAsync("ab");
+        Assert.False(read.IsCompleted);
+        await connection.SendAsync(";");
+
+        Assert.Equal("ab", Text(await read.Within()));
+    }
+
+    [Fact]
+    public async Task ReadUntilPattern_MatchFarBeyondTheImmediateWindow_IsFoundWhenThePeerWaits()
+    {
+        var connection = new PipeConnection(maxBufferSize: 1024 * 1024);
+        var read = connection.Stream.ReadUntilPatternAsync(Terminator()).AsTask();
+
+        // 100 KiB arrives in 4 KiB reads, the match in the last one; then the peer waits for a reply.
+        for (var i = 0; i < 25; i++)
+        {
+            await connection.SendAsync(new string('x', 4096));
+        }
+
+        await connection.SendAsync("END9;");
+
+        var match = await read.Within();
+        Assert.Equal((25 * 4096) + 5, match.Length);
+    }
+
+    [Fact]
     public async Task ReadUntilPattern_MaxBytesExceeded_ThrowsUnsatisfiableAndCloses()
     {
         var connection = new PipeConnection();

@@ -146,6 +146,20 @@ public class StreamReadTests
     }
 
     [Fact]
+    public async Task ReadUntil_AfterACancelledRead_IsServedFromTheBufferWithoutNewBytes()
+    {
+        var connection = new PipeConnection();
+        await connection.SendAsync("abc\ndef");
+        using var cancel = new CancellationTokenSource();
+        var waiting = connection.Stream.ReadUntilAsync("X", cancellationToken: cancel.Token).AsTask();
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.Within());
+
+        Assert.Equal("abc\n", Text(await connection.Stream.ReadUntilAsync("\n").Within()));
+        Assert.Equal("def", Text(await connection.Stream.ReadBytesAsync(3).Within()));
+    }
+
+    [Fact]
     public async Task ReadBytes_ExactCountWaitsForAllBytesAndLeavesTheRest()
     {
         var connection = new PipeConnection();

@@ -9,7 +9,7 @@ public static class SockUtil
     /// <summary>
     /// Creates sockets bound to <paramref name="port"/> and listening, non-blocking, with SO_REUSEADDR: one socket
     /// per address (<c>"localhost"</c> gives one per loopback address; no address gives one dual-stack socket).
-    /// Hand them to <see cref="TcpServer.AddSockets"/>.
+    /// Hand them to <see cref="TcpServer.AddSockets(IEnumerable{Socket})"/>.
     /// </summary>
     /// <param name="port">The port; 0 picks a free one.</param>
     /// <param name="address">An IP literal, <c>"localhost"</c>, or with <see cref="AddressFamily.Unix"/> a path; null for every interface.</param>

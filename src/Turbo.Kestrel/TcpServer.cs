@@ -31,6 +31,8 @@ public abstract class TcpServer : IAsyncDisposable
     private IOLoop? _ioLoop;
     private ILogger? _logger;
     private long _maxBufferSize;
+    private long _constructorMaxBufferSize;
+    private int _stops;
 
     /// <summary>Creates the server (Turbo's <c>TCPServer(io_loop, ssl_options, max_buffer_size)</c>).</summary>
     /// <param name="ioLoop">The loop that owns the server; <see cref="IOLoop.Instance"/> when null. In a host built with <c>UseTurboTcp()</c> the host's loop is used.</param>
@@ -51,6 +53,7 @@ public abstract class TcpServer : IAsyncDisposable
         _ioLoop = ioLoop;
         SslOptions = sslOptions;
         _maxBufferSize = maxBufferSize ?? DefaultMaxBufferSize;
+        _constructorMaxBufferSize = _maxBufferSize;
         Name = GetType().Name;
     }
 
@@ -158,6 +161,7 @@ public abstract class TcpServer : IAsyncDisposable
     public void Start()
     {
         Socket[] pending;
+        int stops;
         lock (_gate)
         {
             if (_started)
@@ -168,11 +172,12 @@ public abstract class TcpServer : IAsyncDisposable
             _started = true;
             pending = [.. _pending];
             _pending.Clear();
+            stops = _stops;
         }
 
         if (pending.Length > 0)
         {
-            StartGroup(pending);
+            StartGroup(pending, stops);
         }
     }
 
@@ -183,20 +188,40 @@ public abstract class TcpServer : IAsyncDisposable
     /// </summary>
     /// <param name="sockets">Bound, listening stream sockets.</param>
     /// <exception cref="ArgumentException">A socket is not bound and listening, or is already used by a server.</exception>
-    public void AddSockets(IEnumerable<Socket> sockets) => AddSocketsCore(sockets);
+    /// <remarks>
+    /// Kestrel puts each socket into the listening state again: its backlog becomes the one
+    /// <see cref="SockUtil.BindSockets"/> gave it, or 128 for a socket made elsewhere. To keep another backlog, use
+    /// <see cref="AddSockets(IEnumerable{Socket}, int)"/>.
+    /// </remarks>
+    public void AddSockets(IEnumerable<Socket> sockets) => AddSocketsCore(sockets, backlog: null);
 
-    /// <summary>Accepts on one socket that is already bound and listening (Turbo's <c>add_socket</c>); see <see cref="AddSockets"/>.</summary>
+    /// <summary>As <see cref="AddSockets(IEnumerable{Socket})"/>, listening with <paramref name="backlog"/>.</summary>
+    /// <param name="sockets">Bound, listening stream sockets.</param>
+    /// <param name="backlog">The listen backlog each socket gets.</param>
+    public void AddSockets(IEnumerable<Socket> sockets, int backlog)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(backlog, 1);
+        AddSocketsCore(sockets, backlog);
+    }
+
+    /// <summary>Accepts on one socket that is already bound and listening (Turbo's <c>add_socket</c>); see <see cref="AddSockets(IEnumerable{Socket})"/>.</summary>
     /// <param name="socket">A bound, listening stream socket.</param>
     public void AddSocket(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        AddSocketsCore([socket]);
+        AddSocketsCore([socket], backlog: null);
     }
 
-    private ListenerGroup? AddSocketsCore(IEnumerable<Socket> sockets)
+    /// <summary>Validates and claims every socket, all or none, then accepts on them.</summary>
+    internal ListenerGroup? AddSocketsCore(IEnumerable<Socket> sockets, int? backlog)
     {
         ArgumentNullException.ThrowIfNull(sockets);
         var list = sockets.ToArray();
+        if (list.Distinct().Count() != list.Length)
+        {
+            throw new ArgumentException("The same socket is listed twice; a socket can serve one server, once.", nameof(sockets));
+        }
+
         foreach (var socket in list)
         {
             ArgumentNullException.ThrowIfNull(socket, nameof(sockets));
@@ -206,15 +231,27 @@ public abstract class TcpServer : IAsyncDisposable
             }
         }
 
+        var claimed = new List<Socket>(list.Length);
         foreach (var socket in list)
         {
             if (!SocketRegistry.TryClaim(socket, this))
             {
+                claimed.ForEach(SocketRegistry.Release);
                 throw new ArgumentException($"The socket {DescribeLocal(socket)} is already used by a server; a socket can serve one server, once.", nameof(sockets));
+            }
+
+            claimed.Add(socket);
+        }
+
+        if (backlog is { } value)
+        {
+            foreach (var socket in list)
+            {
+                SocketRegistry.RecordBacklog(socket, value);
             }
         }
 
-        return list.Length > 0 ? StartGroup(list) : null;
+        return list.Length > 0 ? StartGroup(list, StopsSoFar()) : null;
     }
 
     /// <summary>
@@ -226,6 +263,7 @@ public abstract class TcpServer : IAsyncDisposable
         Socket[] pending;
         lock (_gate)
         {
+            _stops++;
             pending = [.. _pending];
             _pending.Clear();
         }
@@ -305,21 +343,30 @@ public abstract class TcpServer : IAsyncDisposable
     {
         _ioLoop = loop;
         Name = name;
-        if (maxBufferSize is { } limit)
-        {
-            Volatile.Write(ref _maxBufferSize, limit);
-        }
+        Volatile.Write(ref _maxBufferSize, maxBufferSize ?? _constructorMaxBufferSize);
     }
 
     /// <summary>Binds and accepts now (<c>Listen</c>).</summary>
-    private void Accept(IReadOnlyList<ListenAddress> addresses, int backlog) => StartGroup(BindOwned(addresses, backlog));
+    private void Accept(IReadOnlyList<ListenAddress> addresses, int backlog)
+    {
+        var stops = StopsSoFar();
+        StartGroup(BindOwned(addresses, backlog), stops);
+    }
 
     /// <summary>Listens like <c>Listen</c> and returns the listener, so that configuration reloads can close it alone.</summary>
-    internal ListenerGroup ListenTracked(int port, string? address, int backlog, AddressFamily family) =>
-        StartGroup(BindOwned(ListenAddress.Resolve(port, address, family), backlog));
+    internal ListenerGroup ListenTracked(int port, string? address, int backlog, AddressFamily family)
+    {
+        var stops = StopsSoFar();
+        return StartGroup(BindOwned(ListenAddress.Resolve(port, address, family), backlog), stops);
+    }
 
-    /// <summary>Accepts on an inherited listening socket and returns the listener (<c>fd://</c> endpoints).</summary>
-    internal ListenerGroup AddSocketTracked(Socket socket) => AddSocketsCore([socket])!;
+    private int StopsSoFar()
+    {
+        lock (_gate)
+        {
+            return _stops;
+        }
+    }
 
     /// <summary>Closes one listener (a configuration reload removed its endpoint); its connections keep running.</summary>
     internal void StopListener(ListenerGroup group)
@@ -333,6 +380,7 @@ public abstract class TcpServer : IAsyncDisposable
     /// <summary>Binds now; accepts now if started, else from <see cref="Start"/> (<c>Bind</c>).</summary>
     private void BindPending(IReadOnlyList<ListenAddress> addresses, int backlog)
     {
+        var stops = StopsSoFar();
         var sockets = BindOwned(addresses, backlog);
         lock (_gate)
         {
@@ -343,7 +391,7 @@ public abstract class TcpServer : IAsyncDisposable
             }
         }
 
-        StartGroup(sockets);
+        StartGroup(sockets, stops);
     }
 
     private List<Socket> BindOwned(IReadOnlyList<ListenAddress> addresses, int backlog)
@@ -369,15 +417,28 @@ public abstract class TcpServer : IAsyncDisposable
         }
     }
 
-    private ListenerGroup StartGroup(IReadOnlyList<Socket> sockets)
+    /// <summary>
+    /// Accepts on <paramref name="sockets"/>. <paramref name="stopsBefore"/> is how many <see cref="Stop"/> calls had
+    /// happened when the caller began: one that came while the Kestrel instance was starting could not see it, so
+    /// it is closed here, as if the Stop had come after.
+    /// </summary>
+    private ListenerGroup StartGroup(IReadOnlyList<Socket> sockets, int stopsBefore)
     {
         var loop = IOLoop;
         var logger = _logger ??= loop.LoggerFactory.CreateLogger(TurboLog.Category);
         var group = ListenerGroup.Start(sockets, RunConnectionAsync, loop.Services, loop.LoggerFactory);
+        bool stoppedMeanwhile;
         lock (_gate)
         {
             _groups.RemoveAll(g => g.Stopped.IsCompleted);
             _groups.Add(group);
+            stoppedMeanwhile = _stops != stopsBefore;
+        }
+
+        if (stoppedMeanwhile)
+        {
+            group.Unbind();
+            return group;
         }
 
         loop.Register(this);

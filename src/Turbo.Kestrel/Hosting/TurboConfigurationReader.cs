@@ -44,7 +44,24 @@ internal static class TurboConfigurationReader
             }
         }
 
-        return serverNames.Select(name => ReadServer(servers.GetSection(name), name)).ToArray();
+        var settings = serverNames.Select(name => ReadServer(servers.GetSection(name), name)).ToArray();
+        RejectSharedDescriptors(settings);
+        return settings;
+    }
+
+    /// <summary>A socket serves one endpoint: the same fd:// twice would break both accept loops.</summary>
+    private static void RejectSharedDescriptors(IEnumerable<ServerSettings> settings)
+    {
+        var shared = settings.SelectMany(s => s.Endpoints)
+            .Where(e => e.FileHandle is not null)
+            .GroupBy(e => e.FileHandle)
+            .FirstOrDefault(g => g.Count() > 1);
+        if (shared is not null)
+        {
+            var keys = shared.Select(e => e.Key + ":Url").ToArray();
+            throw new InvalidOperationException(
+                $"{keys[1]}: fd://{shared.Key} is already the endpoint {keys[0]}; an inherited socket serves one endpoint.");
+        }
     }
 
     private static ServerSettings ReadServer(IConfigurationSection section, string name)

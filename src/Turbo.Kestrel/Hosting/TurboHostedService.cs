@@ -26,6 +26,7 @@ internal sealed class TurboHostedService(
     private readonly Lock _gate = new();
     private readonly List<TcpServer> _started = [];
     private readonly Dictionary<EndpointSettings, (TcpServer Server, ListenerGroup Listener)> _endpoints = [];
+    private readonly HashSet<int> _closedHandles = [];
     private IDisposable? _reloads;
     private bool _stopping;
 
@@ -104,10 +105,26 @@ internal sealed class TurboHostedService(
             }
 
             var wanted = settings.SelectMany(s => s.Endpoints).ToHashSet();
-            foreach (var (endpoint, (server, listener)) in _endpoints.Where(e => !wanted.Contains(e.Key)).ToArray())
+            foreach (var (endpoint, running) in _endpoints.Where(e => !wanted.Contains(e.Key)).ToArray())
             {
-                server.StopListener(listener);
                 _endpoints.Remove(endpoint);
+
+                // An inherited socket cannot be opened again once closed: a renamed or re-tuned fd:// endpoint
+                // keeps its listener (a changed Backlog applies at the next start).
+                var renamed = endpoint.FileHandle is { } handle
+                    ? wanted.FirstOrDefault(e => e.FileHandle == handle && !_endpoints.ContainsKey(e))
+                    : null;
+                if (renamed is not null)
+                {
+                    _endpoints[renamed] = running;
+                    continue;
+                }
+
+                running.Server.StopListener(running.Listener);
+                if (endpoint.FileHandle is { } closed)
+                {
+                    _closedHandles.Add(closed);
+                }
             }
 
             foreach (var server in settings)
@@ -118,9 +135,17 @@ internal sealed class TurboHostedService(
                 {
                     try
                     {
+                        if (endpoint.FileHandle is { } handle && _closedHandles.Contains(handle))
+                        {
+                            throw new InvalidOperationException(
+                                $"{endpoint.Key}:Url: '{endpoint.Url}' was closed when its endpoint was removed; an inherited socket cannot be adopted again.");
+                        }
+
                         _endpoints[endpoint] = (instance, Listen(instance, endpoint));
                     }
-                    catch (InvalidOperationException ex)
+#pragma warning disable CA1031 // One endpoint that cannot start must not stop the rest of the change.
+                    catch (Exception ex)
+#pragma warning restore CA1031
                     {
                         TurboLog.ReloadEndpointFailed(_logger, ex.Message, ex);
                     }
@@ -135,14 +160,39 @@ internal sealed class TurboHostedService(
         try
         {
             return endpoint.FileHandle is { } handle
-
-                // An inherited socket (systemd socket activation passes fd 3 and up): the server owns it from now on.
-                ? server.AddSocketTracked(new Socket(new SafeSocketHandle(handle, ownsHandle: true)))
+                ? AdoptInherited(server, handle, endpoint.Backlog)
                 : server.ListenTracked(endpoint.Port, endpoint.Host, endpoint.Backlog, endpoint.Family);
         }
-        catch (Exception ex) when (ex is IOException or ArgumentException or NotSupportedException or SocketException)
+        catch (Exception ex) when (ex is IOException or ArgumentException or NotSupportedException or SocketException or UnauthorizedAccessException)
         {
             throw new InvalidOperationException($"{endpoint.Key}:Url: cannot listen on '{endpoint.Url}': {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Serves an inherited listening socket (systemd socket activation passes fd 3 and up). It is checked through a
+    /// handle that does not own the descriptor, so refusing it never closes a descriptor the application may be
+    /// using; once accepted, the server owns it and closes it when it stops.
+    /// </summary>
+    private static ListenerGroup AdoptInherited(TcpServer server, int handle, int backlog)
+    {
+        using (var probe = new Socket(new SafeSocketHandle(handle, ownsHandle: false)))
+        {
+            if (!probe.IsBound || !ListenSocket.IsListening(probe))
+            {
+                throw new ArgumentException($"descriptor {handle} is not a bound, listening socket.");
+            }
+        }
+
+        var socket = new Socket(new SafeSocketHandle(handle, ownsHandle: true));
+        try
+        {
+            return server.AddSocketsCore([socket], backlog)!;
+        }
+        catch
+        {
+            socket.SafeHandle.SetHandleAsInvalid();
+            throw;
         }
     }
 }

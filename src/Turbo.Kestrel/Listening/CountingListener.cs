@@ -13,7 +13,18 @@ internal sealed class CountingListener(IConnectionListener inner, ListenerGroup 
 
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
     {
-        var connection = await inner.AcceptAsync(cancellationToken).ConfigureAwait(false);
+        ConnectionContext? connection;
+        try
+        {
+            connection = await inner.AcceptAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Kestrel ends this accept loop on an exception: it will accept nothing more.
+            group.OnAcceptLoopEnded();
+            throw;
+        }
+
         if (connection is null)
         {
             group.OnAcceptLoopEnded();

@@ -23,4 +23,7 @@ internal static class SocketRegistry
 
     /// <summary>Makes <paramref name="server"/> the socket's owner; false when another server (or this one) already is.</summary>
     public static bool TryClaim(Socket socket, TcpServer server) => Owners.TryAdd(socket, server);
+
+    /// <summary>Undoes a claim that did not lead to serving the socket.</summary>
+    public static void Release(Socket socket) => Owners.Remove(socket);
 }

@@ -21,7 +21,8 @@ internal static partial class UnixSocketPath
             throw new IOException($"Failed to listen on unix:{path}: the path exists and is not a socket.");
         }
 
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        // Non-blocking: a listener whose queue is full would block a connect forever.
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
         try
         {
             probe.Connect(new UnixDomainSocketEndPoint(path));
@@ -31,6 +32,10 @@ internal static partial class UnixSocketPath
             // Nobody listens: a stale file.
             File.Delete(path);
             return;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.TryAgain)
+        {
+            // A listener is there, with its queue full.
         }
 
         throw new IOException($"Failed to listen on unix:{path}: another process is listening on it.");

@@ -49,6 +49,87 @@ public class ListeningConfigurationTests
         await Assert.ThrowsAsync<SocketException>(() => TestClient.ConnectAsync(endPoint));
     }
 
+    [Fact]
+    public async Task FdUrl_RefusedDescriptorIsNeverClosed()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoint!).WaitAsync(Timeouts.Default);
+        using var accepted = await listener.AcceptAsync().WaitAsync(Timeouts.Default);
+        var fd = (int)client.SafeHandle.DangerousGetHandle();
+        using var host = BuildHost(new() { ["Turbo:Servers:Echo:Endpoints:Wrong:Url"] = $"fd://{fd}" }, out _, out _);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+
+        Assert.StartsWith("Turbo:Servers:Echo:Endpoints:Wrong:Url", error.Message, StringComparison.Ordinal);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        Assert.Equal(5, await client.SendAsync("alive"u8.ToArray()).Within());
+        var buffer = new byte[5];
+        Assert.Equal(5, await accepted.ReceiveAsync(buffer).Within());
+    }
+
+    [Fact]
+    public async Task FdUrl_TheSameDescriptorTwice_FailsStartNamingBothKeys()
+    {
+        var socket = SockUtil.BindSockets(0, "127.0.0.1")[0];
+        var fd = (int)socket.SafeHandle.DangerousGetHandle();
+        using var host = BuildHost(new()
+        {
+            ["Turbo:Servers:Echo:Endpoints:A:Url"] = $"fd://{fd}",
+            ["Turbo:Servers:Echo:Endpoints:B:Url"] = $"fd://{fd}",
+        }, out _, out _);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+
+        Assert.Contains("Turbo:Servers:Echo:Endpoints:A:Url", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Turbo:Servers:Echo:Endpoints:B:Url", error.Message, StringComparison.Ordinal);
+        socket.Dispose();
+    }
+
+    [Fact]
+    public async Task FdUrl_BacklogAppliesAndARenameOnReloadKeepsServing()
+    {
+        var socket = SockUtil.BindSockets(0, "127.0.0.1")[0];
+        var endPoint = (IPEndPoint)socket.LocalEndPoint!;
+        var fd = (int)socket.SafeHandle.DangerousGetHandle();
+        socket.SafeHandle.SetHandleAsInvalid();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Turbo:Servers:Echo:Endpoints:Inherited:Url"] = $"fd://{fd}",
+            ["Turbo:Servers:Echo:Endpoints:Inherited:Backlog"] = "23",
+        };
+        using var host = BuildHost(settings, out var config, out _);
+        await host.StartAsync().Within();
+        Assert.Equal(23, ListenTests.ListenBacklog(endPoint.Port));
+
+        config.Replace(new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Renamed:Url"] = $"fd://{fd}" });
+
+        await using (var client = await TestClient.ConnectAsync(endPoint))
+        {
+            await client.SendAsync("still inherited\n");
+            Assert.Equal("still inherited\n", await client.ReadLineAsync().Within());
+        }
+
+        await host.StopAsync().Within();
+    }
+
+    [Fact]
+    public async Task Reload_RemovingMaxBufferSizeRevertsToTheConstructorsValue()
+    {
+        var settings = new Dictionary<string, string?> { ["Turbo:Servers:Echo:MaxBufferSize"] = "4096" };
+        using var host = BuildHost(settings, out var config, out _);
+        await host.StartAsync().Within();
+        Assert.Equal(4096, Server(host).MaxBufferSize);
+
+        config.Replace(new Dictionary<string, string?>());
+
+        Assert.Equal(128L * 1024 * 1024, Server(host).MaxBufferSize);
+        await host.StopAsync().Within();
+    }
+
     [Theory]
     [InlineData("unix:relative.sock")]
     [InlineData("fd://three")]

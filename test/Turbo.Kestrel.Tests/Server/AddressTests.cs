@@ -116,6 +116,44 @@ public class AddressTests
     }
 
     [Fact]
+    public async Task Listen_UnixSocket_WhoseListenerQueueIsFull_FailsInsteadOfHanging()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("full.sock");
+        using var busy = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        busy.Bind(new UnixDomainSocketEndPoint(path));
+        busy.Listen(1);
+        var queued = new List<Socket>();
+        try
+        {
+            // Fill the queue: non-blocking connects until the kernel refuses more.
+            for (var i = 0; i < 8; i++)
+            {
+                var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
+                queued.Add(client);
+                try
+                {
+                    client.Connect(new UnixDomainSocketEndPoint(path));
+                }
+                catch (SocketException)
+                {
+                    break;
+                }
+            }
+
+            await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+            var error = await Task.Run(() => Assert.Throws<IOException>(() => test.Server.Listen(0, path, family: AddressFamily.Unix))).Within();
+
+            Assert.Contains("another process is listening", error.Message, StringComparison.Ordinal);
+            Assert.True(File.Exists(path));
+        }
+        finally
+        {
+            queued.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task Listen_UnixSocket_MissingDirectory_ThrowsNamingThePath()
     {
         using var dir = new TempDirectory();

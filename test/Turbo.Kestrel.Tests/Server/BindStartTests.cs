@@ -121,6 +121,64 @@ public class BindStartTests
     }
 
     [Fact]
+    public async Task AddSockets_ARefusedListClaimsNothing()
+    {
+        await using var first = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var second = TestServer.Create(EchoTests.EchoLinesAsync);
+        var socket = SockUtil.BindSockets(0, "127.0.0.1")[0];
+
+        Assert.Throws<ArgumentException>(() => first.Server.AddSockets([socket, socket]));
+        second.Server.AddSocket(socket);
+
+        await using var client = await TestClient.ConnectAsync(second.Server.LocalEndPoints[0]);
+        await client.SendAsync("second got it\n");
+        Assert.Equal("second got it\n", await client.ReadLineAsync().Within());
+    }
+
+    [Fact]
+    public async Task AddSockets_WithBacklog_ListensWithIt_AndForeignSocketsDefaultTo128()
+    {
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        var tuned = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        tuned.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        tuned.Listen(7);
+        var plain = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        plain.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        plain.Listen(7);
+
+        test.Server.AddSockets([tuned], backlog: 1000);
+        test.Server.AddSocket(plain);
+
+        Assert.Equal(1000, ListenTests.ListenBacklog(((IPEndPoint)tuned.LocalEndPoint!).Port));
+        Assert.Equal(128, ListenTests.ListenBacklog(((IPEndPoint)plain.LocalEndPoint!).Port));
+    }
+
+    [Fact]
+    public async Task StartAndStopRacing_NeverLeaveASocketListening()
+    {
+        for (var round = 0; round < 20; round++)
+        {
+            await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+            test.Server.Bind(0, "127.0.0.1");
+            using var barrier = new Barrier(2);
+            var start = Task.Run(() =>
+            {
+                barrier.SignalAndWait();
+                test.Server.Start();
+            });
+            var stop = Task.Run(() =>
+            {
+                barrier.SignalAndWait();
+                test.Server.Stop();
+            });
+
+            await Task.WhenAll(start, stop).Within();
+
+            Assert.Empty(test.Server.LocalEndPoints);
+        }
+    }
+
+    [Fact]
     public async Task BindSockets_ReusePort_LetsTwoServersShareAPortAndBothServe()
     {
         var served = new int[2];

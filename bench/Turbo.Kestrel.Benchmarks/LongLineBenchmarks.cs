@@ -1,7 +1,5 @@
 using System.IO.Pipelines;
 using BenchmarkDotNet.Attributes;
-using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.Logging.Abstractions;
 using Turbo.Kestrel;
 
 namespace Turbo.Kestrel.Benchmarks;
@@ -32,11 +30,9 @@ public class LongLineBenchmarks
     {
         _piece = new byte[ReadSize];
         Array.Fill(_piece, (byte)'x');
-        _pipe = new Pipe(new PipeOptions(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: 0, useSynchronizationContext: false));
-        var toClient = new Pipe();
-        var context = new DefaultConnectionContext("bench", new DuplexPipe(_pipe.Reader, toClient.Writer), new DuplexPipe(toClient.Reader, _pipe.Writer));
-        _stream = new IOStream(context, long.MaxValue, NullLogger.Instance);
+        var connection = new InlineConnection();
+        _pipe = connection.Input;
+        _stream = connection.Stream;
     }
 
     [Benchmark(Baseline = true)]
@@ -63,12 +59,5 @@ public class LongLineBenchmarks
         }
 
         await _pipe.Writer.WriteAsync(Newline);
-    }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
     }
 }

@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using BenchmarkDotNet.Attributes;
-using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.Logging.Abstractions;
 using Turbo.Kestrel;
 
 namespace Turbo.Kestrel.Benchmarks;
@@ -41,12 +39,10 @@ public class ReadUntilBenchmarks
         var size = (LineSize + Segments - 1) / Segments;
         _pieces = line.Chunk(size).ToArray();
 
-        _turboPipe = NewPipe();
-        var toClient = NewPipe();
-        var transport = new DuplexPipe(_turboPipe.Reader, toClient.Writer);
-        var application = new DuplexPipe(toClient.Reader, _turboPipe.Writer);
-        _stream = new IOStream(new DefaultConnectionContext("bench", transport, application), long.MaxValue, NullLogger.Instance);
-        _handPipe = NewPipe();
+        var connection = new InlineConnection();
+        _turboPipe = connection.Input;
+        _stream = connection.Stream;
+        _handPipe = InlineConnection.NewPipe();
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = LinesPerInvocation)]
@@ -115,18 +111,5 @@ public class ReadUntilBenchmarks
         line = [];
         consumed = buffer.Start;
         return false;
-    }
-
-    private static Pipe NewPipe() => new(new PipeOptions(
-        readerScheduler: PipeScheduler.Inline,
-        writerScheduler: PipeScheduler.Inline,
-        pauseWriterThreshold: 0,
-        useSynchronizationContext: false));
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
     }
 }

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -25,6 +27,7 @@ public sealed class IOLoop : IAsyncDisposable
     private TaskCompletionSource? _running;
     private bool _stopRequested;
     private Task _lastStop = Task.CompletedTask;
+    private readonly Lazy<WebApplication> _kestrelTls;
 
     /// <summary>Creates a loop.</summary>
     /// <param name="services">Where logging comes from (the host's provider, usually). When null, the loop builds
@@ -40,6 +43,7 @@ public sealed class IOLoop : IAsyncDisposable
         Services = services;
         LoggerFactory = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         _hostLifetime = services.GetService<IHostApplicationLifetime>();
+        _kestrelTls = new Lazy<WebApplication>(CreateKestrelTlsServices);
     }
 
     /// <summary>The global loop, used by servers constructed without one (Turbo's <c>ioloop.instance()</c>).</summary>
@@ -49,6 +53,12 @@ public sealed class IOLoop : IAsyncDisposable
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     internal IServiceProvider Services { get; }
+
+    /// <summary>
+    /// What Kestrel's TLS middleware needs (its metrics and HTTPS configuration services), built once, privately,
+    /// because a host without a web server (or no host) lacks them. It logs through this loop's logger factory.
+    /// </summary>
+    internal IServiceProvider KestrelTlsServices => _kestrelTls.Value.Services;
 
     internal ILoggerFactory LoggerFactory { get; }
 
@@ -100,6 +110,11 @@ public sealed class IOLoop : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopServers().ConfigureAwait(false);
+        if (_kestrelTls.IsValueCreated)
+        {
+            await _kestrelTls.Value.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_ownedServices is not null)
         {
             await _ownedServices.DisposeAsync().ConfigureAwait(false);
@@ -154,6 +169,14 @@ public sealed class IOLoop : IAsyncDisposable
         {
             run?.TrySetResult();
         }
+    }
+
+    private WebApplication CreateKestrelTlsServices()
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore().UseKestrelHttpsConfiguration();
+        builder.Services.AddSingleton(LoggerFactory);
+        return builder.Build();
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.Extensions.Logging;
 using Turbo.Kestrel.Diagnostics;
 using Turbo.Kestrel.Streams;
@@ -229,7 +230,12 @@ public partial class IOStream
         }
 
         var certificate = _connection.Features.Get<ITlsConnectionFeature>()?.ClientCertificate;
-        return new SslInfo(handshake.Protocol, certificate, handshake.HostName);
+
+        // Kestrel fills HostName only when it selects certificates by SNI; the SslStream always knows it.
+        var hostName = string.IsNullOrEmpty(handshake.HostName)
+            ? _connection.Features.Get<ISslStreamFeature>()?.SslStream.TargetHostName
+            : handshake.HostName;
+        return new SslInfo(handshake.Protocol, certificate, string.IsNullOrEmpty(hostName) ? null : hostName);
     }
 
     private static string FormatAddress(EndPoint? remote, EndPoint? local) => remote switch

@@ -9,9 +9,9 @@ namespace Turbo.Kestrel;
 /// TLS settings for a <see cref="TcpServer"/>: Turbo's <c>ssl_options</c> (<c>cert_file</c>, <c>key_file</c>).
 /// </summary>
 /// <remarks>
-/// This version of Turbo.Kestrel accepts the type so that server constructors keep their final shape,
-/// but does not serve TLS yet: a server constructed with TLS settings throws
-/// <see cref="NotSupportedException"/>.
+/// The certificate is loaded when the server is constructed: a missing file, bad PEM, a key that does not match or a
+/// certificate without a private key throws there, naming the file and the reason. Kestrel's TLS middleware runs the
+/// handshake before <c>HandleStreamAsync</c>; failed handshakes are logged at Debug and never reach the handler.
 /// </remarks>
 public sealed class SslOptions
 {
@@ -35,4 +35,10 @@ public sealed class SslOptions
 
     /// <summary>How long a client may take to complete the handshake. Defaults to 10 seconds.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The ALPN protocols the server advertises, in order of preference. Empty by default: no ALPN, so a client
+    /// offering any list still connects (Kestrel would otherwise advertise HTTP's <c>h2</c> and <c>http/1.1</c>).
+    /// </summary>
+    public IList<SslApplicationProtocol> ApplicationProtocols { get; } = new List<SslApplicationProtocol>();
 }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Turbo.Kestrel.Diagnostics;
 using Turbo.Kestrel.Listening;
+using Turbo.Kestrel.Tls;
 
 namespace Turbo.Kestrel;
 
@@ -33,18 +34,14 @@ public abstract class TcpServer : IAsyncDisposable
     private long _maxBufferSize;
     private long _constructorMaxBufferSize;
     private int _stops;
+    private TlsEndpoint? _tls;
 
     /// <summary>Creates the server (Turbo's <c>TCPServer(io_loop, ssl_options, max_buffer_size)</c>).</summary>
     /// <param name="ioLoop">The loop that owns the server; <see cref="IOLoop.Instance"/> when null. In a host built with <c>UseTurboTcp()</c> the host's loop is used.</param>
-    /// <param name="sslOptions">TLS settings. Not supported by this version: a non-null value throws <see cref="NotSupportedException"/>.</param>
+    /// <param name="sslOptions">TLS settings (Turbo's <c>ssl_options</c>); the certificate is loaded now.</param>
     /// <param name="maxBufferSize">The most bytes a pending read may look at without completing; defaults to 128 MiB.</param>
     protected TcpServer(IOLoop? ioLoop = null, SslOptions? sslOptions = null, long? maxBufferSize = null)
     {
-        if (sslOptions is not null)
-        {
-            throw new NotSupportedException("TLS (SslOptions) is not supported by this version of Turbo.Kestrel.");
-        }
-
         if (maxBufferSize is < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(maxBufferSize), maxBufferSize, "MaxBufferSize must be at least 1 byte.");
@@ -52,6 +49,7 @@ public abstract class TcpServer : IAsyncDisposable
 
         _ioLoop = ioLoop;
         SslOptions = sslOptions;
+        _tls = sslOptions is null ? null : new TlsEndpoint(sslOptions, ServerCertificate.Load(sslOptions));
         _maxBufferSize = maxBufferSize ?? DefaultMaxBufferSize;
         _constructorMaxBufferSize = _maxBufferSize;
         Name = GetType().Name;
@@ -61,7 +59,7 @@ public abstract class TcpServer : IAsyncDisposable
     public IOLoop IOLoop => _ioLoop ??= IOLoop.Instance;
 
     /// <summary>The TLS settings, or null for plain TCP.</summary>
-    public SslOptions? SslOptions { get; }
+    public SslOptions? SslOptions { get; private set; }
 
     /// <summary>
     /// The most bytes a pending read may look at without completing before the connection is closed
@@ -426,7 +424,8 @@ public abstract class TcpServer : IAsyncDisposable
     {
         var loop = IOLoop;
         var logger = _logger ??= loop.LoggerFactory.CreateLogger(TurboLog.Category);
-        var group = ListenerGroup.Start(sockets, RunConnectionAsync, loop.Services, loop.LoggerFactory);
+        var tls = _tls;
+        var group = ListenerGroup.Start(sockets, RunConnectionAsync, tls is null ? loop.Services : loop.KestrelTlsServices, loop.LoggerFactory, tls);
         bool stoppedMeanwhile;
         lock (_gate)
         {

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Turbo.Kestrel.Tls;
 
 namespace Turbo.Kestrel.Listening;
 
@@ -46,7 +47,8 @@ internal sealed class ListenerGroup : IDisposable
         IReadOnlyList<Socket> sockets,
         Func<ConnectionContext, ListenerGroup, Task> onConnection,
         IServiceProvider services,
-        ILoggerFactory loggerFactory)
+        ILoggerFactory loggerFactory,
+        TlsEndpoint? tls = null)
     {
         var group = new ListenerGroup(sockets);
         var options = new KestrelServerOptions { ApplicationServices = services, AddServerHeader = false };
@@ -55,6 +57,7 @@ internal sealed class ListenerGroup : IDisposable
             options.Listen(new BoundSocketEndPoint(socket, SocketRegistry.BacklogOf(socket)), listen =>
             {
                 listen.Protocols = HttpProtocols.None;
+                tls?.Apply(listen);
                 listen.Run(connection => onConnection(connection, group));
             });
         }

@@ -31,18 +31,18 @@ internal sealed class TestServer : IAsyncDisposable
     public int Port => EndPoint.Port;
 
     /// <summary>A server listening on 127.0.0.1, port 0.</summary>
-    public static TestServer Start(Func<IOStream, string, Task> handler, long? maxBufferSize = null)
+    public static TestServer Start(Func<IOStream, string, Task> handler, long? maxBufferSize = null, SslOptions? ssl = null)
     {
-        var server = Create(handler, maxBufferSize);
+        var server = Create(handler, maxBufferSize, ssl);
         server.Server.Listen(0, "127.0.0.1");
         return server;
     }
 
     /// <summary>A server that does not listen yet: the test calls <c>Listen</c> itself.</summary>
-    public static TestServer Create(Func<IOStream, string, Task> handler, long? maxBufferSize = null)
+    public static TestServer Create(Func<IOStream, string, Task> handler, long? maxBufferSize = null, SslOptions? ssl = null)
     {
         var (loop, logs, services) = NewLoop();
-        return new TestServer(new DelegateServer(handler, loop, maxBufferSize), loop, logs, services);
+        return new TestServer(new DelegateServer(handler, loop, maxBufferSize, ssl), loop, logs, services);
     }
 
     /// <summary>A loop whose logs go to a sink the test can read.</summary>

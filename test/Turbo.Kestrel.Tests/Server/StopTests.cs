@@ -216,20 +216,12 @@ public class StopTests
         Assert.Null(server.SslOptions);
     }
 
-    [Fact]
-    public void Server_WithSslOptions_IsNotSupportedYet()
-    {
-        var error = Assert.Throws<NotSupportedException>(() => new LooplessServer(new SslOptions { CertFile = "a.crt", KeyFile = "a.key" }));
-
-        Assert.Contains("TLS", error.Message, StringComparison.Ordinal);
-    }
-
     /// <summary>Waits until the server has handed the connection to its handler.</summary>
     private static Task<LogEntry> WaitForConnectionAsync(TestServer server) =>
         server.Logs.WaitForAsync(e => e.Category.StartsWith("Microsoft.AspNetCore.Server.Kestrel", StringComparison.Ordinal)
             && e.EventId.Name == "ConnectionStart");
 
-    private sealed class LooplessServer(SslOptions? ssl = null) : TcpServer(sslOptions: ssl)
+    private sealed class LooplessServer : TcpServer
     {
         protected override Task HandleStreamAsync(IOStream stream, string address) => Task.CompletedTask;
     }

@@ -1,0 +1,209 @@
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Tests.Server;
+
+namespace Turbo.Kestrel.Tests.Tls;
+
+/// <summary>TLS on Kestrel's middleware: certificates made at test time, real SslStream clients on 127.0.0.1.</summary>
+public sealed class TlsTests : IDisposable
+{
+    private readonly TestCertificates _certificates = new();
+
+    public void Dispose() => _certificates.Dispose();
+
+    [Theory]
+    [InlineData(SslProtocols.Tls12)]
+    [InlineData(SslProtocols.Tls13)]
+    public async Task Tls_EchoesAndReportsWhatWasNegotiated(SslProtocols protocol)
+    {
+        var info = new TaskCompletionSource<SslInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(async (stream, address) =>
+        {
+            info.TrySetResult(stream.Tls);
+            await EchoTests.EchoLinesAsync(stream, address);
+        }, ssl: _certificates.Options());
+        await using var client = await TlsClient.ConnectAsync(server.EndPoint, protocol);
+
+        await client.SendAsync("secret\n");
+
+        Assert.Equal("secret\n", await client.ReadLineAsync());
+        var tls = Assert.IsType<SslInfo>(await info.Task.Within());
+        Assert.Equal(protocol, tls.Protocol);
+        Assert.Equal("localhost", tls.HostName);
+        Assert.Null(tls.ClientCertificate);
+    }
+
+    [Fact]
+    public async Task Tls_EncryptedPemKeyAndPfxWithPasswords_Load()
+    {
+        var encrypted = new SslOptions { CertFile = _certificates.CertFile, KeyFile = _certificates.WriteEncryptedKey("enc.key", "s3cret"), Password = "s3cret" };
+        var pfx = new SslOptions { CertFile = _certificates.WritePfx("server.pfx", "pfx-pass"), Password = "pfx-pass" };
+
+        foreach (var options in new[] { encrypted, pfx })
+        {
+            await using var server = TestServer.Start(EchoTests.EchoLinesAsync, ssl: options);
+            await using var client = await TlsClient.ConnectAsync(server.EndPoint);
+            await client.SendAsync("loaded\n");
+            Assert.Equal("loaded\n", await client.ReadLineAsync());
+        }
+    }
+
+    [Fact]
+    public void BadCertificates_FailAtConstructionNamingTheFileAndTheReason()
+    {
+        var garbage = _certificates.Write("garbage.crt", "not a certificate");
+        var otherKey = _certificates.Write("other.key", _certificates.OtherKey.ExportPkcs8PrivateKeyPem());
+        var missing = _certificates.Path("missing.crt");
+
+        var noFile = Assert.Throws<FileNotFoundException>(() => Construct(new SslOptions { CertFile = missing, KeyFile = _certificates.KeyFile }));
+        var noKeyFile = Assert.Throws<FileNotFoundException>(() => Construct(new SslOptions { CertFile = _certificates.CertFile, KeyFile = missing }));
+        var badPem = Assert.Throws<InvalidOperationException>(() => Construct(new SslOptions { CertFile = garbage, KeyFile = _certificates.KeyFile }));
+        var mismatch = Assert.Throws<InvalidOperationException>(() => Construct(new SslOptions { CertFile = _certificates.CertFile, KeyFile = otherKey }));
+        var noKey = Assert.Throws<InvalidOperationException>(() => Construct(new SslOptions { CertFile = _certificates.CertFile }));
+        var noCert = Assert.Throws<InvalidOperationException>(() => Construct(new SslOptions()));
+
+        Assert.Contains(missing, noFile.Message, StringComparison.Ordinal);
+        Assert.Contains(missing, noKeyFile.Message, StringComparison.Ordinal);
+        Assert.Contains(garbage, badPem.Message, StringComparison.Ordinal);
+        Assert.Contains(otherKey, mismatch.Message, StringComparison.Ordinal);
+        Assert.Contains(_certificates.CertFile, noKey.Message, StringComparison.Ordinal);
+        Assert.Contains("CertFile", noCert.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PlaintextClient_OnTheTlsPort_IsDroppedQuietlyBesideAWorkingTlsClient()
+    {
+        var handled = 0;
+        await using var server = TestServer.Start(async (stream, address) =>
+        {
+            Interlocked.Increment(ref handled);
+            await EchoTests.EchoLinesAsync(stream, address);
+        }, ssl: _certificates.Options());
+        await using var good = await TlsClient.ConnectAsync(server.EndPoint);
+
+        await using (var plain = await TestClient.ConnectAsync(server.EndPoint))
+        {
+            await plain.SendAsync("hello in the clear\n");
+            await plain.ReadToEndAsync().Within();
+        }
+
+        await good.SendAsync("unaffected\n");
+        Assert.Equal("unaffected\n", await good.ReadLineAsync());
+        Assert.Equal(1, Volatile.Read(ref handled));
+        var failed = await server.Logs.WaitForAsync(e => e.Category.Contains("HttpsConnectionMiddleware", StringComparison.Ordinal) && e.EventId.Id == 1);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, failed.Level);
+        Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task HandlerThatWritesFirst_IsHeard()
+    {
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            await stream.WriteAsync("welcome\n");
+            await stream.WriteAsync(await stream.ReadUntilAsync("\n"));
+        }, ssl: _certificates.Options());
+        await using var client = await TlsClient.ConnectAsync(server.EndPoint);
+
+        Assert.Equal("welcome\n", await client.ReadLineAsync());
+        await client.SendAsync("reply\n");
+        Assert.Equal("reply\n", await client.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task RequiredClientCertificate_IsAcceptedWhenValidAndRefusedWhenMissing()
+    {
+        var seen = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var options = _certificates.Options();
+        options.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
+        options.ClientCertificateValidation = (certificate, _, _) => certificate.Subject == "CN=turbo-client";
+        await using var server = TestServer.Start(async (stream, address) =>
+        {
+            seen.TrySetResult(stream.Tls?.ClientCertificate?.Subject);
+            await EchoTests.EchoLinesAsync(stream, address);
+        }, ssl: options);
+
+        await using (var accepted = await TlsClient.ConnectAsync(server.EndPoint, clientCertificate: _certificates.Client))
+        {
+            await accepted.SendAsync("with certificate\n");
+            Assert.Equal("with certificate\n", await accepted.ReadLineAsync());
+        }
+
+        Assert.Equal("CN=turbo-client", await seen.Task.Within());
+        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await using var refused = await TlsClient.ConnectAsync(server.EndPoint);
+            await refused.SendAsync("without\n");
+            await refused.ReadLineAsync();
+        });
+    }
+
+    [Fact]
+    public async Task HandshakeTimeout_ClosesASilentClient()
+    {
+        var options = _certificates.Options();
+        options.HandshakeTimeout = TimeSpan.FromMilliseconds(300);
+        await using var server = TestServer.Start(EchoTests.EchoLinesAsync, ssl: options);
+        await using var silent = await TestClient.ConnectAsync(server.EndPoint);
+
+        var (data, _) = await silent.ReadToEndAsync().Within();
+
+        Assert.Empty(data);
+        await server.Logs.WaitForAsync(e => e.Category.Contains("HttpsConnectionMiddleware", StringComparison.Ordinal) && e.EventId.Id == 2);
+    }
+
+    [Fact]
+    public async Task Alpn_NoneAdvertisedByDefault_ClientOfferingAListStillConnects()
+    {
+        await using var server = TestServer.Start(EchoTests.EchoLinesAsync, ssl: _certificates.Options());
+
+        await using var client = await TlsClient.ConnectAsync(server.EndPoint, alpn: [new SslApplicationProtocol("foo"), SslApplicationProtocol.Http2]);
+
+        Assert.Equal(default, client.Ssl.NegotiatedApplicationProtocol);
+        await client.SendAsync("no alpn\n");
+        Assert.Equal("no alpn\n", await client.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task Alpn_AdvertisedListIsNegotiated()
+    {
+        var options = _certificates.Options();
+        options.ApplicationProtocols.Add(new SslApplicationProtocol("turbo/1"));
+        await using var server = TestServer.Start(EchoTests.EchoLinesAsync, ssl: options);
+
+        await using var client = await TlsClient.ConnectAsync(server.EndPoint, alpn: [new SslApplicationProtocol("turbo/1")]);
+
+        Assert.Equal("turbo/1", client.Ssl.NegotiatedApplicationProtocol.ToString());
+    }
+
+    [Fact]
+    public async Task MaxBufferSize_IsEnforcedOnTlsConnections()
+    {
+        var failure = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            try
+            {
+                await stream.ReadUntilAsync("\n");
+            }
+            catch (StreamClosedException ex)
+            {
+                failure.TrySetResult(ex);
+            }
+        }, maxBufferSize: 1024, ssl: _certificates.Options());
+        await using var client = await TlsClient.ConnectAsync(server.EndPoint);
+
+        await client.SendAsync(new string('x', 4096));
+
+        Assert.IsType<StreamBufferFullException>((await failure.Task.Within()).InnerException);
+    }
+
+    private static void Construct(SslOptions options)
+    {
+        var (loop, _, _) = TestServer.NewLoop();
+        _ = new DelegateServer(EchoTests.EchoLinesAsync, loop, ssl: options);
+    }
+}

@@ -336,9 +336,36 @@ public abstract class TcpServer : IAsyncDisposable
     /// <returns>A task that completes when the handler is done with the connection.</returns>
     protected abstract Task HandleStreamAsync(IOStream stream, string address);
 
+    /// <summary>The server's TLS, once it has any; configuration reloads rotate its certificate.</summary>
+    internal TlsEndpoint? Tls => _tls;
+
+    private bool SameTls(SslOptions options) => SslOptions is { } current
+        && current.CertFile == options.CertFile && current.KeyFile == options.KeyFile && current.Password == options.Password
+        && SameHandshake(current, options);
+
+    /// <summary>Everything but the certificate: when only that changed, running listeners switch to the new one.</summary>
+    private static bool SameHandshake(SslOptions a, SslOptions b) =>
+        a.ClientCertificateMode == b.ClientCertificateMode && a.Protocols == b.Protocols && a.HandshakeTimeout == b.HandshakeTimeout;
+
     /// <summary>Joins a host: its loop, its name for this server, and the settings from its configuration.</summary>
-    internal void AttachToHost(IOLoop loop, string name, long? maxBufferSize)
+    internal void AttachToHost(IOLoop loop, string name, long? maxBufferSize, SslOptions? sslOptions = null)
     {
+        if (sslOptions is not null && !SameTls(sslOptions))
+        {
+            // Loading first: a bad certificate fails here and changes nothing.
+            var certificate = ServerCertificate.Load(sslOptions);
+            if (_tls is { } current && SameHandshake(current.Options, sslOptions))
+            {
+                current.Rotate(certificate);
+            }
+            else
+            {
+                _tls = new TlsEndpoint(sslOptions, certificate);
+            }
+
+            SslOptions = sslOptions;
+        }
+
         _ioLoop = loop;
         Name = name;
         Volatile.Write(ref _maxBufferSize, maxBufferSize ?? _constructorMaxBufferSize);

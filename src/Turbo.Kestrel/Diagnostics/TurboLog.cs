@@ -47,6 +47,14 @@ internal static partial class TurboLog
         Message = "A reloaded endpoint could not be started: {Reason} The other endpoints were applied.")]
     public static partial void ReloadEndpointFailed(ILogger logger, string reason, Exception exception);
 
+    [LoggerMessage(EventId = 30, EventName = "CertificateReloaded", Level = LogLevel.Information,
+        Message = "Server {Server} reloaded its TLS certificate from {CertFile}; new connections use it.")]
+    public static partial void CertificateReloaded(ILogger logger, string server, string certFile);
+
+    [LoggerMessage(EventId = 31, EventName = "CertificateReloadFailed", Level = LogLevel.Warning,
+        Message = "Server {Server} could not reload its TLS certificate: {Reason} It keeps the one it has.")]
+    public static partial void CertificateReloadFailed(ILogger logger, string server, string reason, Exception exception);
+
     [LoggerMessage(EventId = 12, EventName = "Draining", Level = LogLevel.Information,
         Message = "Server {Server} is draining {Connections} open connections; they get {DrainTimeout}.")]
     public static partial void Draining(ILogger logger, string server, int connections, string drainTimeout);

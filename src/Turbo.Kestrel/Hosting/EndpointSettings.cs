@@ -10,4 +10,5 @@ namespace Turbo.Kestrel.Hosting;
 /// <param name="Family">The address family <see cref="TcpServer.Listen(int, string?, int, AddressFamily)"/> is given.</param>
 /// <param name="FileHandle">For <c>fd://N</c>: the inherited listening socket's descriptor.</param>
 /// <param name="Backlog">The listen backlog.</param>
-internal sealed record EndpointSettings(string Key, string Url, string? Host, int Port, AddressFamily Family, int? FileHandle, int Backlog);
+/// <param name="Tls">Written as <c>tls://</c>: the server's <c>Ssl</c> section must give a certificate.</param>
+internal sealed record EndpointSettings(string Key, string Url, string? Host, int Port, AddressFamily Family, int? FileHandle, int Backlog, bool Tls);

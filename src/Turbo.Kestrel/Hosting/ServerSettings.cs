@@ -4,4 +4,5 @@ namespace Turbo.Kestrel.Hosting;
 /// <param name="Name">The server's registered name.</param>
 /// <param name="MaxBufferSize">Overrides the constructor's value when set.</param>
 /// <param name="Endpoints">Where it listens.</param>
-internal sealed record ServerSettings(string Name, long? MaxBufferSize, IReadOnlyList<EndpointSettings> Endpoints);
+/// <param name="Ssl">TLS for every endpoint of the server, when the section is present.</param>
+internal sealed record ServerSettings(string Name, long? MaxBufferSize, IReadOnlyList<EndpointSettings> Endpoints, SslSettings? Ssl);

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Configuration;
 
 namespace Turbo.Kestrel.Hosting;
@@ -26,7 +28,8 @@ internal static class TurboConfigurationReader
     public const string SectionName = "Turbo";
     private const int DefaultBacklog = 128;
     private static readonly string[] RootKeys = ["Servers"];
-    private static readonly string[] ServerKeys = ["Endpoints", "MaxBufferSize"];
+    private static readonly string[] ServerKeys = ["Endpoints", "MaxBufferSize", "Ssl"];
+    private static readonly string[] SslKeys = ["CertFile", "KeyFile", "Password", "ClientCertificateMode", "Protocols", "HandshakeTimeout"];
     private static readonly string[] EndpointKeys = ["Url", "Backlog"];
 
     /// <summary>Reads the settings of every registered server (servers with no section get empty settings).</summary>
@@ -69,7 +72,58 @@ internal static class TurboConfigurationReader
         RejectUnknownKeys(section, ServerKeys);
         var maxBufferSize = ReadInteger(section.GetSection("MaxBufferSize"), 1, long.MaxValue);
         var endpoints = section.GetSection("Endpoints").GetChildren().Select(ReadEndpoint).ToArray();
-        return new ServerSettings(name, maxBufferSize, endpoints);
+        var ssl = ReadSsl(section.GetSection("Ssl"));
+        var tlsWithoutCertificate = endpoints.FirstOrDefault(e => e.Tls) is { } tls && ssl is null ? tls : null;
+        if (tlsWithoutCertificate is not null)
+        {
+            throw new InvalidOperationException(
+                $"{tlsWithoutCertificate.Key}:Url: '{tlsWithoutCertificate.Url}' asks for TLS, but {section.Path}:Ssl gives no certificate (CertFile, KeyFile).");
+        }
+
+        return new ServerSettings(name, maxBufferSize, endpoints, ssl);
+    }
+
+    private static SslSettings? ReadSsl(IConfigurationSection section)
+    {
+        if (!section.Exists())
+        {
+            return null;
+        }
+
+        RejectUnknownKeys(section, SslKeys);
+        var certFile = section["CertFile"];
+        if (string.IsNullOrWhiteSpace(certFile))
+        {
+            throw new InvalidOperationException($"{section.Path}:CertFile: TLS needs a certificate file (PEM, or .pfx/.p12).");
+        }
+
+        var mode = ReadEnum(section.GetSection("ClientCertificateMode"), ClientCertificateMode.NoCertificate);
+        var protocols = ReadEnum(section.GetSection("Protocols"), SslProtocols.None);
+        var timeout = section.GetSection("HandshakeTimeout");
+        var handshakeTimeout = TimeSpan.FromSeconds(10);
+        if (timeout.Value is not null
+            && (!TimeSpan.TryParse(timeout.Value, CultureInfo.InvariantCulture, out handshakeTimeout) || handshakeTimeout <= TimeSpan.Zero))
+        {
+            throw new InvalidOperationException($"{timeout.Path}: '{timeout.Value}' is not a positive time span such as 00:00:10.");
+        }
+
+        return new SslSettings(section.Path, certFile, section["KeyFile"], section["Password"], mode, protocols, handshakeTimeout);
+    }
+
+    private static TEnum ReadEnum<TEnum>(IConfigurationSection section, TEnum defaultValue)
+        where TEnum : struct, Enum
+    {
+        if (section.Value is null)
+        {
+            return defaultValue;
+        }
+
+        if (!Enum.TryParse<TEnum>(section.Value, ignoreCase: true, out var value) || int.TryParse(section.Value, CultureInfo.InvariantCulture, out _))
+        {
+            throw new InvalidOperationException($"{section.Path}: '{section.Value}' is not one of {string.Join(", ", Enum.GetNames<TEnum>())}.");
+        }
+
+        return value;
     }
 
     private static EndpointSettings ReadEndpoint(IConfigurationSection section)
@@ -81,9 +135,11 @@ internal static class TurboConfigurationReader
             throw new InvalidOperationException($"{urlSection.Path}: an endpoint needs a Url, for example tcp://127.0.0.1:7000.");
         }
 
-        var (host, port, family, fileHandle) = ParseUrl(urlSection.Value, urlSection.Path);
+        var url = urlSection.Value;
+        var tls = url.StartsWith("tls://", StringComparison.OrdinalIgnoreCase);
+        var (host, port, family, fileHandle) = ParseUrl(tls ? "tcp://" + url["tls://".Length..] : url, urlSection.Path);
         var backlog = (int?)ReadInteger(section.GetSection("Backlog"), 1, int.MaxValue) ?? DefaultBacklog;
-        return new EndpointSettings(section.Path, urlSection.Value, host, port, family, fileHandle, backlog);
+        return new EndpointSettings(section.Path, url, host, port, family, fileHandle, backlog, tls);
     }
 
     /// <summary>
@@ -118,7 +174,7 @@ internal static class TurboConfigurationReader
         if (!url.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
         {
             var scheme = url.Contains("://", StringComparison.Ordinal) ? url[..url.IndexOf("://", StringComparison.Ordinal)] : url.Split(':')[0];
-            throw BadUrl(key, url, $"the scheme '{scheme}' is not supported; use tcp://host:port, unix:/path or fd://N");
+            throw BadUrl(key, url, $"the scheme '{scheme}' is not supported; use tcp://host:port, tls://host:port, unix:/path or fd://N");
         }
 
         var rest = url[Scheme.Length..].TrimEnd('/');

@@ -5,7 +5,9 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Primitives;
 using Turbo.Kestrel.Diagnostics;
+using Microsoft.Extensions.FileProviders;
 using Turbo.Kestrel.Listening;
+using Turbo.Kestrel.Tls;
 
 namespace Turbo.Kestrel.Hosting;
 
@@ -27,6 +29,8 @@ internal sealed class TurboHostedService(
     private readonly List<TcpServer> _started = [];
     private readonly Dictionary<EndpointSettings, (TcpServer Server, ListenerGroup Listener)> _endpoints = [];
     private readonly HashSet<int> _closedHandles = [];
+    private readonly List<IDisposable> _certificateWatches = [];
+    private readonly string _contentRoot = services.GetService<IHostEnvironment>()?.ContentRootPath ?? Environment.CurrentDirectory;
     private IDisposable? _reloads;
     private bool _stopping;
 
@@ -51,6 +55,7 @@ internal sealed class TurboHostedService(
         }
 
         _reloads = ChangeToken.OnChange(configuration.GetReloadToken, Reload);
+        WatchCertificates();
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
@@ -65,17 +70,22 @@ internal sealed class TurboHostedService(
         }
 
         _reloads?.Dispose();
+        StopWatchingCertificates();
 
         // The host cancels the token when HostOptions.ShutdownTimeout runs out: connections still open then are aborted.
         return Task.WhenAll(servers.Select(s => s.StopAsync(Timeout.InfiniteTimeSpan, cancellationToken)));
     }
 
-    public void Dispose() => _reloads?.Dispose();
+    public void Dispose()
+    {
+        _reloads?.Dispose();
+        StopWatchingCertificates();
+    }
 
     private void Start(ServerSettings settings)
     {
         var server = services.GetRequiredKeyedService<TcpServer>(settings.Name);
-        server.AttachToHost(loop, settings.Name, settings.MaxBufferSize);
+        Attach(server, settings);
         _started.Add(server);
         foreach (var endpoint in settings.Endpoints)
         {
@@ -130,7 +140,16 @@ internal sealed class TurboHostedService(
             foreach (var server in settings)
             {
                 var instance = services.GetRequiredKeyedService<TcpServer>(server.Name);
-                instance.AttachToHost(loop, server.Name, server.MaxBufferSize);
+                try
+                {
+                    Attach(instance, server);
+                }
+                catch (InvalidOperationException ex)
+                {
+                    TurboLog.ReloadRejected(_logger, ex.Message, ex);
+                    continue;
+                }
+
                 foreach (var endpoint in server.Endpoints.Where(e => !_endpoints.ContainsKey(e)))
                 {
                     try
@@ -151,6 +170,66 @@ internal sealed class TurboHostedService(
                     }
                 }
             }
+
+            // The certificate files may have moved with the change.
+            StopWatchingCertificates();
+            WatchCertificates();
+        }
+    }
+
+    /// <summary>Applies a server's settings; a certificate that cannot be loaded is an error naming the <c>Ssl</c> key.</summary>
+    private void Attach(TcpServer server, ServerSettings settings)
+    {
+        try
+        {
+            server.AttachToHost(loop, settings.Name, settings.MaxBufferSize, settings.Ssl?.ToOptions(_contentRoot));
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or InvalidOperationException)
+        {
+            throw new InvalidOperationException($"{settings.Ssl!.Key}: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Watches the certificate and key files of every TLS server: when they change on disk, new connections get the
+    /// new certificate; one that cannot be loaded (for example half written) is logged and the old one stays.
+    /// </summary>
+    private void WatchCertificates()
+    {
+        lock (_gate)
+        {
+            foreach (var server in _started.Where(s => s.Tls is not null && s.SslOptions is not null))
+            {
+                var options = server.SslOptions!;
+                foreach (var file in new[] { options.CertFile, options.KeyFile }.OfType<string>().Distinct())
+                {
+                    var provider = new PhysicalFileProvider(Path.GetDirectoryName(Path.GetFullPath(file))!);
+                    _certificateWatches.Add(provider);
+                    _certificateWatches.Add(ChangeToken.OnChange(() => provider.Watch(Path.GetFileName(file)), () => Rotate(server, options)));
+                }
+            }
+        }
+    }
+
+    private void StopWatchingCertificates()
+    {
+        lock (_gate)
+        {
+            _certificateWatches.ForEach(w => w.Dispose());
+            _certificateWatches.Clear();
+        }
+    }
+
+    private void Rotate(TcpServer server, SslOptions options)
+    {
+        try
+        {
+            server.Tls?.Rotate(ServerCertificate.Load(options));
+            TurboLog.CertificateReloaded(_logger, server.Name, options.CertFile!);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            TurboLog.CertificateReloadFailed(_logger, server.Name, ex.Message, ex);
         }
     }
 

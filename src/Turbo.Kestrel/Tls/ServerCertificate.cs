@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
@@ -20,6 +21,9 @@ internal sealed class ServerCertificate
 
     /// <summary>Intermediate certificates that followed the leaf in the PEM file.</summary>
     public X509Certificate2Collection Chain { get; }
+
+    /// <summary>What SslStream presents: the certificate and its chain, built once.</summary>
+    public SslStreamCertificateContext Context => field ??= SslStreamCertificateContext.Create(Certificate, Chain, offline: true);
 
     /// <exception cref="FileNotFoundException">A file does not exist; the message names it.</exception>
     /// <exception cref="InvalidOperationException">The files cannot be used; the message names them and says why.</exception>

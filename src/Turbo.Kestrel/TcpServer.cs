@@ -35,6 +35,7 @@ public abstract class TcpServer : IAsyncDisposable
     private long _constructorMaxBufferSize;
     private int _stops;
     private TlsEndpoint? _tls;
+    private readonly SslOptions? _constructorSslOptions;
 
     /// <summary>Creates the server (Turbo's <c>TCPServer(io_loop, ssl_options, max_buffer_size)</c>).</summary>
     /// <param name="ioLoop">The loop that owns the server; <see cref="IOLoop.Instance"/> when null. In a host built with <c>UseTurboTcp()</c> the host's loop is used.</param>
@@ -49,7 +50,8 @@ public abstract class TcpServer : IAsyncDisposable
 
         _ioLoop = ioLoop;
         SslOptions = sslOptions;
-        _tls = sslOptions is null ? null : new TlsEndpoint(sslOptions, ServerCertificate.Load(sslOptions));
+        _constructorSslOptions = sslOptions;
+        _tls = sslOptions is null ? null : new TlsEndpoint(sslOptions, new CertificateSlot(ServerCertificate.Load(sslOptions)));
         _maxBufferSize = maxBufferSize ?? DefaultMaxBufferSize;
         _constructorMaxBufferSize = _maxBufferSize;
         Name = GetType().Name;
@@ -336,34 +338,82 @@ public abstract class TcpServer : IAsyncDisposable
     /// <returns>A task that completes when the handler is done with the connection.</returns>
     protected abstract Task HandleStreamAsync(IOStream stream, string address);
 
+    /// <summary>Completes when every Kestrel instance this server started has stopped (tests: nothing leaks).</summary>
+    internal Task ListenersStopped
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return Task.WhenAll(_groups.Select(g => g.Stopped));
+            }
+        }
+    }
+
     /// <summary>The server's TLS, once it has any; configuration reloads rotate its certificate.</summary>
     internal TlsEndpoint? Tls => _tls;
 
-    private bool SameTls(SslOptions options) => SslOptions is { } current
-        && current.CertFile == options.CertFile && current.KeyFile == options.KeyFile && current.Password == options.Password
-        && SameHandshake(current, options);
+    /// <summary>
+    /// Applies TLS settings from configuration. The certificate goes into the slot every listener of this server
+    /// reads, so running listeners present it at their next handshake; other settings apply to listeners started
+    /// from now on. A certificate that cannot be loaded throws and changes nothing.
+    /// </summary>
+    private void ApplyTls(SslOptions options)
+    {
+        if (SslOptions is { } current && SameFiles(current, options) && SameHandshake(current, options))
+        {
+            return;
+        }
 
-    /// <summary>Everything but the certificate: when only that changed, running listeners switch to the new one.</summary>
+        var certificate = ServerCertificate.Load(options);
+        if (_tls is { } tls)
+        {
+            tls.Certificate.Current = certificate;
+            if (!SameHandshake(tls.Options, options))
+            {
+                _tls = new TlsEndpoint(options, tls.Certificate);
+            }
+        }
+        else
+        {
+            _tls = new TlsEndpoint(options, new CertificateSlot(certificate));
+        }
+
+        SslOptions = options;
+    }
+
+    /// <summary>Configuration cannot express a validation callback or ALPN: those set in code stay.</summary>
+    private SslOptions WithCodeOnlySettings(SslOptions fromConfiguration)
+    {
+        if (_constructorSslOptions is { } code)
+        {
+            fromConfiguration.ClientCertificateValidation ??= code.ClientCertificateValidation;
+            if (fromConfiguration.ApplicationProtocols.Count == 0)
+            {
+                foreach (var protocol in code.ApplicationProtocols)
+                {
+                    fromConfiguration.ApplicationProtocols.Add(protocol);
+                }
+            }
+        }
+
+        return fromConfiguration;
+    }
+
+    private static bool SameFiles(SslOptions a, SslOptions b) =>
+        a.CertFile == b.CertFile && a.KeyFile == b.KeyFile && a.Password == b.Password;
+
+    /// <summary>Everything but the certificate files.</summary>
     private static bool SameHandshake(SslOptions a, SslOptions b) =>
-        a.ClientCertificateMode == b.ClientCertificateMode && a.Protocols == b.Protocols && a.HandshakeTimeout == b.HandshakeTimeout;
+        a.ClientCertificateMode == b.ClientCertificateMode && a.Protocols == b.Protocols && a.HandshakeTimeout == b.HandshakeTimeout
+        && a.ClientCertificateValidation == b.ClientCertificateValidation && a.ApplicationProtocols.SequenceEqual(b.ApplicationProtocols);
 
     /// <summary>Joins a host: its loop, its name for this server, and the settings from its configuration.</summary>
     internal void AttachToHost(IOLoop loop, string name, long? maxBufferSize, SslOptions? sslOptions = null)
     {
-        if (sslOptions is not null && !SameTls(sslOptions))
+        if (sslOptions is not null)
         {
-            // Loading first: a bad certificate fails here and changes nothing.
-            var certificate = ServerCertificate.Load(sslOptions);
-            if (_tls is { } current && SameHandshake(current.Options, sslOptions))
-            {
-                current.Rotate(certificate);
-            }
-            else
-            {
-                _tls = new TlsEndpoint(sslOptions, certificate);
-            }
-
-            SslOptions = sslOptions;
+            ApplyTls(WithCodeOnlySettings(sslOptions));
         }
 
         _ioLoop = loop;
@@ -496,7 +546,6 @@ public abstract class TcpServer : IAsyncDisposable
         finally
         {
             await stream.FinishAsync().ConfigureAwait(false);
-            group.OnConnectionEnded();
         }
     }
 

@@ -184,7 +184,7 @@ internal sealed class TurboHostedService(
         {
             server.AttachToHost(loop, settings.Name, settings.MaxBufferSize, settings.Ssl?.ToOptions(_contentRoot));
         }
-        catch (Exception ex) when (ex is FileNotFoundException or InvalidOperationException)
+        catch (Exception ex) when (ex is FileNotFoundException or InvalidOperationException or UnauthorizedAccessException)
         {
             throw new InvalidOperationException($"{settings.Ssl!.Key}: {ex.Message}", ex);
         }
@@ -224,7 +224,11 @@ internal sealed class TurboHostedService(
     {
         try
         {
-            server.Tls?.Rotate(ServerCertificate.Load(options));
+            if (server.Tls is { } tls)
+            {
+                tls.Certificate.Current = ServerCertificate.Load(options);
+            }
+
             TurboLog.CertificateReloaded(_logger, server.Name, options.CertFile!);
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or UnauthorizedAccessException)

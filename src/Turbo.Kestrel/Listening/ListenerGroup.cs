@@ -57,6 +57,19 @@ internal sealed class ListenerGroup : IDisposable
             options.Listen(new BoundSocketEndPoint(socket, SocketRegistry.BacklogOf(socket)), listen =>
             {
                 listen.Protocols = HttpProtocols.None;
+
+                // Outermost: every accepted connection ends here, also one whose TLS handshake fails.
+                listen.Use(next => async connection =>
+                {
+                    try
+                    {
+                        await next(connection).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        group.OnConnectionEnded();
+                    }
+                });
                 tls?.Apply(listen);
                 listen.Run(connection => onConnection(connection, group));
             });

@@ -47,7 +47,10 @@ internal sealed class ServerCertificate
         {
             if (IsPkcs12(certFile))
             {
-                certificate = X509CertificateLoader.LoadPkcs12FromFile(certFile, options.Password);
+                // The leaf is the one with the private key; the others are its chain, sent with it.
+                var all = X509CertificateLoader.LoadPkcs12CollectionFromFile(certFile, options.Password);
+                certificate = all.FirstOrDefault(c => c.HasPrivateKey) ?? all[0];
+                chain.AddRange(all.Where(c => !ReferenceEquals(c, certificate)).ToArray());
             }
             else
             {
@@ -59,7 +62,7 @@ internal sealed class ServerCertificate
                 chain.RemoveAt(0);
             }
         }
-        catch (CryptographicException ex)
+        catch (Exception ex) when (ex is CryptographicException or UnauthorizedAccessException or IOException)
         {
             throw new InvalidOperationException($"Cannot load the TLS certificate {Describe(options)}: {ex.Message}", ex);
         }

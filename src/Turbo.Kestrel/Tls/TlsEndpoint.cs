@@ -6,17 +6,14 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 namespace Turbo.Kestrel.Tls;
 
 /// <summary>
-/// A server's TLS settings with the certificate already loaded, applied to each of its listeners. The certificate
-/// can be replaced while the server runs (<see cref="Rotate"/>): each new handshake picks the current one.
+/// A server's TLS settings, applied to each listener it starts. The certificate lives in a slot shared by all
+/// of the server's listeners: each new handshake presents the slot's current certificate (rotation).
 /// </summary>
-internal sealed class TlsEndpoint(SslOptions options, ServerCertificate certificate)
+internal sealed class TlsEndpoint(SslOptions options, CertificateSlot certificate)
 {
-    private volatile ServerCertificate _certificate = certificate;
-
     public SslOptions Options { get; } = options;
 
-    /// <summary>New connections use <paramref name="next"/>; connections already made keep theirs.</summary>
-    public void Rotate(ServerCertificate next) => _certificate = next;
+    public CertificateSlot Certificate { get; } = certificate;
 
     /// <summary>Puts Kestrel's TLS middleware in front of the handler (it must come before it: middleware runs in order).</summary>
     public void Apply(ListenOptions listen)
@@ -24,7 +21,8 @@ internal sealed class TlsEndpoint(SslOptions options, ServerCertificate certific
         var protocols = Options.ApplicationProtocols.ToList();
         listen.UseHttps(new HttpsConnectionAdapterOptions
         {
-            ServerCertificate = _certificate.Certificate,
+            ServerCertificate = Certificate.Current.Certificate,
+            ServerCertificateChain = Certificate.Current.Chain,
             ClientCertificateMode = Options.ClientCertificateMode,
             ClientCertificateValidation = Options.ClientCertificateValidation,
             SslProtocols = Options.Protocols,
@@ -34,7 +32,7 @@ internal sealed class TlsEndpoint(SslOptions options, ServerCertificate certific
                 // Runs last, per handshake: present the current certificate (rotation) with its chain.
                 authentication.ServerCertificate = null;
                 authentication.ServerCertificateSelectionCallback = null;
-                authentication.ServerCertificateContext = _certificate.Context;
+                authentication.ServerCertificateContext = Certificate.Current.Context;
                 if (protocols.Count > 0)
                 {
                     authentication.ApplicationProtocols = new List<SslApplicationProtocol>(protocols);

@@ -101,6 +101,37 @@ public sealed class HostedTlsTests : IDisposable
         await host.StopAsync().Within();
     }
 
+    [Fact]
+    public async Task CertificateRotation_StillReachesRunningEndpointsAfterHandshakeSettingsChanged()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Turbo:Servers:Echo:Endpoints:Secure:Url"] = "tls://127.0.0.1:0",
+            ["Turbo:Servers:Echo:Ssl:CertFile"] = _certificates.CertFile,
+            ["Turbo:Servers:Echo:Ssl:KeyFile"] = _certificates.KeyFile,
+        };
+        var config = new ReloadableConfiguration(settings);
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.Sources.Clear();
+        ((IConfigurationBuilder)builder.Configuration).Add(config);
+        var logs = new LogSink();
+        builder.Logging.ClearProviders().AddProvider(logs);
+        builder.UseTurboTcp().AddServer<HostedEchoServer>("Echo");
+        using var host = builder.Build();
+        await host.StartAsync().Within();
+        var endPoint = Server(host).LocalEndPoints[0];
+
+        settings["Turbo:Servers:Echo:Ssl:HandshakeTimeout"] = "00:00:05";
+        config.Replace(settings);
+        using var replacement = new TestCertificates();
+        File.Copy(replacement.KeyFile, _certificates.KeyFile, overwrite: true);
+        File.Copy(replacement.CertFile, _certificates.CertFile, overwrite: true);
+
+        await logs.WaitForAsync(e => e.EventId.Name == "CertificateReloaded");
+        Assert.Equal(replacement.Server.Thumbprint, await ServedThumbprintAsync(endPoint));
+        await host.StopAsync().Within();
+    }
+
     private static async Task<string> ServedThumbprintAsync(System.Net.EndPoint endPoint)
     {
         await using var client = await TlsClient.ConnectAsync(endPoint);

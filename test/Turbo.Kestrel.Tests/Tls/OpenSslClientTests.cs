@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Turbo.Kestrel.Tests.Infrastructure;
 using Turbo.Kestrel.Tests.Server;
 
@@ -40,6 +42,49 @@ public sealed class OpenSslClientTests : IDisposable
         // -quiet implies -ign_eof: s_client would stay connected; end it.
         client.Kill();
         await client.WaitForExitAsync().Within();
+    }
+
+    [Fact]
+    public async Task PfxWithAnIntermediate_SendsTheChain()
+    {
+        using var root = System.Security.Cryptography.RSA.Create(2048);
+        using var middle = System.Security.Cryptography.RSA.Create(2048);
+        using var leafKey = System.Security.Cryptography.RSA.Create(2048);
+        using var rootCert = Authority("CN=Turbo Test Root", root, null, null);
+        using var middleCert = Authority("CN=Turbo Test Intermediate", middle, rootCert, root);
+        var leafRequest = new System.Security.Cryptography.X509Certificates.CertificateRequest(
+            "CN=localhost", leafKey, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        using var leafPublic = leafRequest.Create(middleCert, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1), [1, 2, 3]);
+        using var leaf = leafPublic.CopyWithPrivateKey(leafKey);
+        var pfx = _dir.File("chain.pfx");
+        await File.WriteAllBytesAsync(pfx, new System.Security.Cryptography.X509Certificates.X509Certificate2Collection { leaf, middleCert }
+            .Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx, "pw")!);
+        await using var server = TestServer.Start(EchoTests.EchoLinesAsync, ssl: new SslOptions { CertFile = pfx, Password = "pw" });
+        using var client = Start($"s_client -connect 127.0.0.1:{server.Port} -servername localhost -showcerts");
+
+        client.StandardInput.Close();
+        var output = await client.StandardOutput.ReadToEndAsync().Within();
+        await client.WaitForExitAsync().Within();
+
+        Assert.Equal(2, output.Split("-----BEGIN CERTIFICATE-----").Length - 1);
+    }
+
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2 Authority(
+        string subject, System.Security.Cryptography.RSA key,
+        System.Security.Cryptography.X509Certificates.X509Certificate2? issuer, System.Security.Cryptography.RSA? issuerKey)
+    {
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest(
+            subject, key, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509KeyUsageExtension(
+            System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.KeyCertSign, true));
+        if (issuer is null)
+        {
+            return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-2), DateTimeOffset.UtcNow.AddDays(2));
+        }
+
+        using var signed = request.Create(issuer, DateTimeOffset.UtcNow.AddDays(-2), DateTimeOffset.UtcNow.AddDays(2), [4, 5, 6]);
+        return signed.CopyWithPrivateKey(key);
     }
 
     private static Process Start(string arguments) => Process.Start(new ProcessStartInfo("openssl", arguments)

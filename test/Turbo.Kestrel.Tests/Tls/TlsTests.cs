@@ -99,6 +99,23 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task FailedHandshake_DoesNotKeepTheListenerAliveAfterStop()
+    {
+        await using var server = TestServer.Start(EchoTests.EchoLinesAsync, ssl: _certificates.Options());
+        await using (var plain = await TestClient.ConnectAsync(server.EndPoint))
+        {
+            await plain.SendAsync("not tls\n");
+            await plain.ReadToEndAsync().Within();
+        }
+
+        await server.Logs.WaitForAsync(e => e.EventId.Name == "ConnectionStop");
+        server.Server.Stop();
+
+        // Its Kestrel instance (and timer thread) goes away: the failed connection was not left counted as open.
+        await server.Server.ListenersStopped.Within();
+    }
+
+    [Fact]
     public async Task HandlerThatWritesFirst_IsHeard()
     {
         await using var server = TestServer.Start(async (stream, _) =>

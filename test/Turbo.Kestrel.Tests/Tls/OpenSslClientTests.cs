@@ -50,11 +50,12 @@ public sealed class OpenSslClientTests : IDisposable
         using var root = System.Security.Cryptography.RSA.Create(2048);
         using var middle = System.Security.Cryptography.RSA.Create(2048);
         using var leafKey = System.Security.Cryptography.RSA.Create(2048);
-        using var rootCert = Authority("CN=Turbo Test Root", root, null, null);
-        using var middleCert = Authority("CN=Turbo Test Intermediate", middle, rootCert, root);
+        var now = DateTimeOffset.UtcNow;
+        using var rootCert = Authority("CN=Turbo Test Root", root, null, now, days: 3);
+        using var middleCert = Authority("CN=Turbo Test Intermediate", middle, rootCert, now, days: 2);
         var leafRequest = new System.Security.Cryptography.X509Certificates.CertificateRequest(
             "CN=localhost", leafKey, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
-        using var leafPublic = leafRequest.Create(middleCert, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1), [1, 2, 3]);
+        using var leafPublic = leafRequest.Create(middleCert, now.AddDays(-1), now.AddDays(1), [1, 2, 3]);
         using var leaf = leafPublic.CopyWithPrivateKey(leafKey);
         var pfx = _dir.File("chain.pfx");
         await File.WriteAllBytesAsync(pfx, new System.Security.Cryptography.X509Certificates.X509Certificate2Collection { leaf, middleCert }
@@ -70,8 +71,7 @@ public sealed class OpenSslClientTests : IDisposable
     }
 
     private static System.Security.Cryptography.X509Certificates.X509Certificate2 Authority(
-        string subject, System.Security.Cryptography.RSA key,
-        System.Security.Cryptography.X509Certificates.X509Certificate2? issuer, System.Security.Cryptography.RSA? issuerKey)
+        string subject, RSA key, X509Certificate2? issuer, DateTimeOffset now, int days)
     {
         var request = new System.Security.Cryptography.X509Certificates.CertificateRequest(
             subject, key, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
@@ -80,10 +80,10 @@ public sealed class OpenSslClientTests : IDisposable
             System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.KeyCertSign, true));
         if (issuer is null)
         {
-            return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-2), DateTimeOffset.UtcNow.AddDays(2));
+            return request.CreateSelfSigned(now.AddDays(-days), now.AddDays(days));
         }
 
-        using var signed = request.Create(issuer, DateTimeOffset.UtcNow.AddDays(-2), DateTimeOffset.UtcNow.AddDays(2), [4, 5, 6]);
+        using var signed = request.Create(issuer, now.AddDays(-days), now.AddDays(days), [4, 5, 6]);
         return signed.CopyWithPrivateKey(key);
     }
 

@@ -161,9 +161,6 @@ public partial class IOStream
         return drained;
     }
 
-    /// <summary>Marks the stream closed because a limit or the transport ended it; logs nothing.</summary>
-    internal void OnTransportGone() => SignalClosed();
-
     private CancellationTokenSource EnsureClosedSource()
     {
         var source = Volatile.Read(ref _closedSource);

@@ -75,6 +75,12 @@ public partial class IOStream
     /// <summary>The peer's end point.</summary>
     public EndPoint? RemoteEndPoint => _connection.RemoteEndPoint;
 
+    /// <summary>
+    /// Behind a trusted PROXY-protocol peer (<see cref="TcpServer.ProxyProtocol"/>): the load balancer's end point,
+    /// while <see cref="RemoteEndPoint"/> is the original client's. Null otherwise.
+    /// </summary>
+    public EndPoint? ProxyEndPoint => _connection.Features.Get<Proxy.IProxyPeerFeature>()?.ProxyEndPoint;
+
     /// <summary>The local end point the connection was accepted on.</summary>
     public EndPoint? LocalEndPoint => _connection.LocalEndPoint;
 

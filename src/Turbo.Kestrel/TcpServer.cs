@@ -60,6 +60,12 @@ public abstract class TcpServer : IAsyncDisposable
     /// <summary>The loop this server belongs to; <see cref="IOLoop.Stop"/> stops it.</summary>
     public IOLoop IOLoop => _ioLoop ??= IOLoop.Instance;
 
+    /// <summary>
+    /// PROXY protocol for a server behind a TCP load balancer (off by default). Set it before listening; it applies to
+    /// listeners started afterwards.
+    /// </summary>
+    public ProxyProtocolOptions ProxyProtocol { get; } = new();
+
     /// <summary>The TLS settings, or null for plain TCP.</summary>
     public SslOptions? SslOptions { get; private set; }
 
@@ -350,6 +356,21 @@ public abstract class TcpServer : IAsyncDisposable
         }
     }
 
+    private Proxy.ProxyProtocolMiddleware? CreateProxyMiddleware(ILogger logger)
+    {
+        if (ProxyProtocol.Mode == ProxyProtocolMode.Off)
+        {
+            return null;
+        }
+
+        if (ProxyProtocol.TrustedProxies.Count == 0)
+        {
+            throw new InvalidOperationException($"Server {Name}: ProxyProtocol.Mode is {ProxyProtocol.Mode}, but no TrustedProxies are given; a PROXY header is accepted only from listed proxies.");
+        }
+
+        return new Proxy.ProxyProtocolMiddleware(ProxyProtocol, logger);
+    }
+
     /// <summary>The server's TLS, once it has any; configuration reloads rotate its certificate.</summary>
     internal TlsEndpoint? Tls => _tls;
 
@@ -502,7 +523,8 @@ public abstract class TcpServer : IAsyncDisposable
         var loop = IOLoop;
         var logger = _logger ??= loop.LoggerFactory.CreateLogger(TurboLog.Category);
         var tls = _tls;
-        var group = ListenerGroup.Start(sockets, RunConnectionAsync, tls is null ? loop.Services : loop.KestrelTlsServices, loop.LoggerFactory, tls);
+        var proxy = CreateProxyMiddleware(logger);
+        var group = ListenerGroup.Start(sockets, RunConnectionAsync, tls is null ? loop.Services : loop.KestrelTlsServices, loop.LoggerFactory, tls, proxy);
         bool stoppedMeanwhile;
         lock (_gate)
         {

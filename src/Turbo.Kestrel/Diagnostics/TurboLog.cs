@@ -55,6 +55,14 @@ internal static partial class TurboLog
         Message = "Server {Server} could not reload its TLS certificate: {Reason} It keeps the one it has.")]
     public static partial void CertificateReloadFailed(ILogger logger, string server, string reason, Exception exception);
 
+    [LoggerMessage(EventId = 40, EventName = "ProxyRejected", Level = LogLevel.Information,
+        Message = "Connection {ConnectionId}: closed before the handler: {Reason}.")]
+    public static partial void ProxyRejected(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(EventId = 41, EventName = "ProxyUntrusted", Level = LogLevel.Information,
+        Message = "Connection {ConnectionId}: closed before the handler: {Peer} is not a trusted PROXY protocol peer.")]
+    public static partial void ProxyUntrusted(ILogger logger, string connectionId, IPAddress peer);
+
     [LoggerMessage(EventId = 12, EventName = "Draining", Level = LogLevel.Information,
         Message = "Server {Server} is draining {Connections} open connections; they get {DrainTimeout}.")]
     public static partial void Draining(ILogger logger, string server, int connections, string drainTimeout);

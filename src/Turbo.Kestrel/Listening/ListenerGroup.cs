@@ -48,7 +48,8 @@ internal sealed class ListenerGroup : IDisposable
         Func<ConnectionContext, ListenerGroup, Task> onConnection,
         IServiceProvider services,
         ILoggerFactory loggerFactory,
-        TlsEndpoint? tls = null)
+        TlsEndpoint? tls = null,
+        Proxy.ProxyProtocolMiddleware? proxy = null)
     {
         var group = new ListenerGroup(sockets);
         var options = new KestrelServerOptions { ApplicationServices = services, AddServerHeader = false };
@@ -70,6 +71,12 @@ internal sealed class ListenerGroup : IDisposable
                         group.OnConnectionEnded();
                     }
                 });
+                if (proxy is not null)
+                {
+                    // The PROXY header comes before anything else, TLS included.
+                    listen.Use(next => connection => proxy.OnConnectionAsync(connection, next));
+                }
+
                 tls?.Apply(listen);
                 listen.Run(connection => onConnection(connection, group));
             });

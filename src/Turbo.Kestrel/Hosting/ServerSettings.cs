@@ -5,4 +5,5 @@ namespace Turbo.Kestrel.Hosting;
 /// <param name="MaxBufferSize">Overrides the constructor's value when set.</param>
 /// <param name="Endpoints">Where it listens.</param>
 /// <param name="Ssl">TLS for every endpoint of the server, when the section is present.</param>
-internal sealed record ServerSettings(string Name, long? MaxBufferSize, IReadOnlyList<EndpointSettings> Endpoints, SslSettings? Ssl);
+/// <param name="Proxy">PROXY protocol, when the section is present.</param>
+internal sealed record ServerSettings(string Name, long? MaxBufferSize, IReadOnlyList<EndpointSettings> Endpoints, SslSettings? Ssl, ProxySettings? Proxy);

@@ -28,7 +28,8 @@ internal static class TurboConfigurationReader
     public const string SectionName = "Turbo";
     private const int DefaultBacklog = 128;
     private static readonly string[] RootKeys = ["Servers"];
-    private static readonly string[] ServerKeys = ["Endpoints", "MaxBufferSize", "Ssl"];
+    private static readonly string[] ServerKeys = ["Endpoints", "MaxBufferSize", "Ssl", "ProxyProtocol"];
+    private static readonly string[] ProxyKeys = ["Mode", "TrustedProxies", "HeaderTimeout"];
     private static readonly string[] SslKeys = ["CertFile", "KeyFile", "Password", "ClientCertificateMode", "Protocols", "HandshakeTimeout"];
     private static readonly string[] EndpointKeys = ["Url", "Backlog"];
 
@@ -80,7 +81,61 @@ internal static class TurboConfigurationReader
                 $"{tlsWithoutCertificate.Key}:Url: '{tlsWithoutCertificate.Url}' asks for TLS, but {section.Path}:Ssl gives no certificate (CertFile, KeyFile).");
         }
 
-        return new ServerSettings(name, maxBufferSize, endpoints, ssl);
+        return new ServerSettings(name, maxBufferSize, endpoints, ssl, ReadProxy(section.GetSection("ProxyProtocol")));
+    }
+
+    private static ProxySettings? ReadProxy(IConfigurationSection section)
+    {
+        if (!section.Exists())
+        {
+            return null;
+        }
+
+        RejectUnknownKeys(section, ProxyKeys);
+        var mode = ReadEnum(section.GetSection("Mode"), ProxyProtocolMode.Off);
+        var trusted = section.GetSection("TrustedProxies");
+        var entries = trusted.Value is { } list
+            ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => (trusted.Path, Value: v))
+            : trusted.GetChildren().Select(c => (c.Path, Value: c.Value ?? string.Empty));
+        var networks = new List<IPNetwork>();
+        foreach (var (path, value) in entries)
+        {
+            if (IPNetwork.TryParse(value, out var network))
+            {
+                networks.Add(network);
+            }
+            else if (IPAddress.TryParse(value, out var address))
+            {
+                networks.Add(new IPNetwork(address, address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128));
+            }
+            else
+            {
+                throw new InvalidOperationException($"{path}: '{value}' is not an IP address or a CIDR range such as 10.0.0.0/8.");
+            }
+        }
+
+        if (mode != ProxyProtocolMode.Off && networks.Count == 0)
+        {
+            throw new InvalidOperationException($"{trusted.Path}: ProxyProtocol Mode {mode} needs the proxies it may come from (addresses or CIDR ranges).");
+        }
+
+        var headerTimeout = ReadTimeSpan(section.GetSection("HeaderTimeout"), TimeSpan.FromSeconds(3));
+        return new ProxySettings(mode, networks, headerTimeout);
+    }
+
+    private static TimeSpan ReadTimeSpan(IConfigurationSection section, TimeSpan defaultValue)
+    {
+        if (section.Value is null)
+        {
+            return defaultValue;
+        }
+
+        if (!TimeSpan.TryParse(section.Value, CultureInfo.InvariantCulture, out var value) || value <= TimeSpan.Zero)
+        {
+            throw new InvalidOperationException($"{section.Path}: '{section.Value}' is not a positive time span such as 00:00:10.");
+        }
+
+        return value;
     }
 
     private static SslSettings? ReadSsl(IConfigurationSection section)
@@ -99,13 +154,7 @@ internal static class TurboConfigurationReader
 
         var mode = ReadEnum(section.GetSection("ClientCertificateMode"), ClientCertificateMode.NoCertificate);
         var protocols = ReadEnum(section.GetSection("Protocols"), SslProtocols.None);
-        var timeout = section.GetSection("HandshakeTimeout");
-        var handshakeTimeout = TimeSpan.FromSeconds(10);
-        if (timeout.Value is not null
-            && (!TimeSpan.TryParse(timeout.Value, CultureInfo.InvariantCulture, out handshakeTimeout) || handshakeTimeout <= TimeSpan.Zero))
-        {
-            throw new InvalidOperationException($"{timeout.Path}: '{timeout.Value}' is not a positive time span such as 00:00:10.");
-        }
+        var handshakeTimeout = ReadTimeSpan(section.GetSection("HandshakeTimeout"), TimeSpan.FromSeconds(10));
 
         return new SslSettings(section.Path, certFile, section["KeyFile"], section["Password"], mode, protocols, handshakeTimeout);
     }

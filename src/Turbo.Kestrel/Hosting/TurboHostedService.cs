@@ -183,6 +183,7 @@ internal sealed class TurboHostedService(
         try
         {
             server.AttachToHost(loop, settings.Name, settings.MaxBufferSize, settings.Ssl?.ToOptions(_contentRoot));
+            settings.Proxy?.ApplyTo(server.ProxyProtocol);
         }
         catch (Exception ex) when (ex is FileNotFoundException or InvalidOperationException or UnauthorizedAccessException)
         {

@@ -130,6 +130,56 @@ public class ListeningConfigurationTests
         await host.StopAsync().Within();
     }
 
+    [Fact]
+    public async Task ProxyProtocol_FromConfiguration_GivesTheHandlerTheOriginalClient()
+    {
+        using var host = BuildHost(new()
+        {
+            ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0",
+            ["Turbo:Servers:Echo:ProxyProtocol:Mode"] = "V1",
+            ["Turbo:Servers:Echo:ProxyProtocol:TrustedProxies:0"] = "127.0.0.1",
+            ["Turbo:Servers:Echo:ProxyProtocol:TrustedProxies:1"] = "10.0.0.0/8",
+        }, out _, out _);
+        await host.StartAsync().Within();
+        var server = (HostedEchoServer)Server(host);
+
+        await using var client = await TestClient.ConnectAsync(server.LocalEndPoints[0]);
+        await client.SendAsync("PROXY TCP4 203.0.113.9 10.0.0.1 1234 7000\r\nwho\n");
+
+        Assert.Equal("who\n", await client.ReadLineAsync().Within());
+        Assert.Equal("203.0.113.9", (await server.Accepted.Task.Within()).Address);
+        await host.StopAsync().Within();
+    }
+
+    [Theory]
+    [InlineData("Turbo:Servers:Echo:ProxyProtocol:Mode", "V3", "Turbo:Servers:Echo:ProxyProtocol:Mode")]
+    [InlineData("Turbo:Servers:Echo:ProxyProtocol:TrustedProxies", "10.0.0.0/8, not-an-ip", "Turbo:Servers:Echo:ProxyProtocol:TrustedProxies")]
+    [InlineData("Turbo:Servers:Echo:ProxyProtocol:HeaderTimeout", "-1", "Turbo:Servers:Echo:ProxyProtocol:HeaderTimeout")]
+    [InlineData("Turbo:Servers:Echo:ProxyProtocol:Trusted", "x", "Turbo:Servers:Echo:ProxyProtocol:Trusted")]
+    public async Task ProxyProtocol_BadValuesFailStartNamingTheKey(string key, string value, string named)
+    {
+        using var host = BuildHost(new()
+        {
+            ["Turbo:Servers:Echo:ProxyProtocol:Mode"] = "V2",
+            ["Turbo:Servers:Echo:ProxyProtocol:TrustedProxies"] = "127.0.0.1",
+            [key] = value,
+        }, out _, out _);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+
+        Assert.StartsWith(named, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ProxyProtocol_ModeWithoutTrustedProxies_FailsStart()
+    {
+        using var host = BuildHost(new() { ["Turbo:Servers:Echo:ProxyProtocol:Mode"] = "Any" }, out _, out _);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+
+        Assert.StartsWith("Turbo:Servers:Echo:ProxyProtocol:TrustedProxies", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("unix:relative.sock")]
     [InlineData("fd://three")]

@@ -145,6 +145,26 @@ public class StopTests
     }
 
     [Fact]
+    public async Task DisposeAsync_StopsListeningAndDrainsCooperativeHandlers()
+    {
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stream.ReadUntilAsync("\n", cancellationToken: stream.ClosingRequested).AsTask());
+            ended.TrySetResult();
+        });
+        var endPoint = server.EndPoint;
+        await using var client = await server.ConnectAsync();
+        await WaitForConnectionAsync(server);
+
+        await server.Server.DisposeAsync().AsTask().Within();
+
+        await ended.Task.Within();
+        Assert.Empty(server.Server.LocalEndPoints);
+        await Assert.ThrowsAsync<SocketException>(() => TestClient.ConnectAsync(endPoint));
+    }
+
+    [Fact]
     public async Task StopAsync_CancelledTokenAbortsAtOnce()
     {
         var readFailed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);

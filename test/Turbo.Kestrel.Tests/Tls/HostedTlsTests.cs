@@ -90,14 +90,8 @@ public sealed class HostedTlsTests : IDisposable
         await host.StartAsync().Within();
         var endPoint = Server(host).LocalEndPoints[0];
         Assert.Equal(_certificates.Server.Thumbprint, await ServedThumbprintAsync(endPoint));
-        using var replacement = new TestCertificates();
 
-        // Key first, then certificate: in between the pair does not match, which is logged and changes nothing.
-        File.Copy(replacement.KeyFile, _certificates.KeyFile, overwrite: true);
-        File.Copy(replacement.CertFile, _certificates.CertFile, overwrite: true);
-
-        await logs.WaitForAsync(e => e.EventId.Name == "CertificateReloaded");
-        Assert.Equal(replacement.Server.Thumbprint, await ServedThumbprintAsync(endPoint));
+        await ReplaceCertificateAndExpectItServedAsync(logs, endPoint);
         await host.StopAsync().Within();
     }
 
@@ -110,26 +104,28 @@ public sealed class HostedTlsTests : IDisposable
             ["Turbo:Servers:Echo:Ssl:CertFile"] = _certificates.CertFile,
             ["Turbo:Servers:Echo:Ssl:KeyFile"] = _certificates.KeyFile,
         };
-        var config = new ReloadableConfiguration(settings);
-        var builder = Host.CreateApplicationBuilder();
-        builder.Configuration.Sources.Clear();
-        ((IConfigurationBuilder)builder.Configuration).Add(config);
-        var logs = new LogSink();
-        builder.Logging.ClearProviders().AddProvider(logs);
-        builder.UseTurboTcp().AddServer<HostedEchoServer>("Echo");
-        using var host = builder.Build();
+        using var host = BuildHost(settings, out var logs, out var config);
         await host.StartAsync().Within();
         var endPoint = Server(host).LocalEndPoints[0];
 
         settings["Turbo:Servers:Echo:Ssl:HandshakeTimeout"] = "00:00:05";
         config.Replace(settings);
+
+        await ReplaceCertificateAndExpectItServedAsync(logs, endPoint);
+        await host.StopAsync().Within();
+    }
+
+    /// <summary>Replaces the certificate files on disk and checks that a new connection gets the new certificate.</summary>
+    private async Task ReplaceCertificateAndExpectItServedAsync(LogSink logs, System.Net.EndPoint endPoint)
+    {
         using var replacement = new TestCertificates();
+
+        // Key first, then certificate: in between the pair does not match, which is logged and changes nothing.
         File.Copy(replacement.KeyFile, _certificates.KeyFile, overwrite: true);
         File.Copy(replacement.CertFile, _certificates.CertFile, overwrite: true);
 
         await logs.WaitForAsync(e => e.EventId.Name == "CertificateReloaded");
         Assert.Equal(replacement.Server.Thumbprint, await ServedThumbprintAsync(endPoint));
-        await host.StopAsync().Within();
     }
 
     private static async Task<string> ServedThumbprintAsync(System.Net.EndPoint endPoint)
@@ -141,11 +137,14 @@ public sealed class HostedTlsTests : IDisposable
 
     private static TcpServer Server(IHost host) => host.Services.GetRequiredKeyedService<TcpServer>("Echo");
 
-    private static IHost BuildHost(Dictionary<string, string?> settings, out LogSink logs)
+    private static IHost BuildHost(Dictionary<string, string?> settings, out LogSink logs) => BuildHost(settings, out logs, out _);
+
+    private static IHost BuildHost(Dictionary<string, string?> settings, out LogSink logs, out ReloadableConfiguration config)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration.Sources.Clear();
-        builder.Configuration.AddInMemoryCollection(settings);
+        config = new ReloadableConfiguration(settings);
+        ((IConfigurationBuilder)builder.Configuration).Add(config);
         logs = new LogSink();
         builder.Logging.ClearProviders().AddProvider(logs);
         builder.UseTurboTcp().AddServer<HostedEchoServer>("Echo");

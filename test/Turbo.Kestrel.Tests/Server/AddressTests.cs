@@ -168,11 +168,15 @@ public class AddressTests
     /// <summary>A socket file nobody listens on, as a crashed process leaves it.</summary>
     private static void MakeStaleSocketFile(string path)
     {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        socket.Bind(new UnixDomainSocketEndPoint(path));
+        // A socket file nobody listens on, as a killed process leaves. Socket.Dispose (and its finalizer) unlinks the
+        // path it bound, so bind another name, move the file into place, then close.
+        var bound = path + ".binding";
+        using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            socket.Bind(new UnixDomainSocketEndPoint(bound));
+            File.Move(bound, path);
+        }
 
-        // Closing the descriptor without Socket.Dispose keeps the file, as a killed process would.
-        socket.SafeHandle.SetHandleAsInvalid();
         Assert.True(File.Exists(path));
     }
 }

@@ -42,6 +42,7 @@ public sealed class IOLoop : IAsyncDisposable
 
         Services = services;
         LoggerFactory = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+        TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
         _hostLifetime = services.GetService<IHostApplicationLifetime>();
         _kestrelTls = new Lazy<WebApplication>(CreateKestrelTlsServices);
     }
@@ -51,6 +52,12 @@ public sealed class IOLoop : IAsyncDisposable
 
     /// <summary>How long <see cref="Stop"/> lets open connections finish before aborting them. Defaults to 5 seconds.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The clock the loop's servers time their connections by (Tornado's <c>IOLoop.time()</c>): the
+    /// <see cref="System.TimeProvider"/> registered in the services, or the system clock.
+    /// </summary>
+    public TimeProvider TimeProvider { get; }
 
     internal IServiceProvider Services { get; }
 

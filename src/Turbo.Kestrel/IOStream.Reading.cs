@@ -142,6 +142,12 @@ public partial class IOStream
         {
             while (true)
             {
+                if (_watch is { } watch && _holding && !_buffered.IsEmpty)
+                {
+                    // Part of the message is here and the rest is awaited: MinReadRate applies from now.
+                    watch.OnReadWaiting(_buffered.Length);
+                }
+
                 // FillAsync inlined: one state machine per waiting read, not two.
                 var read = StartFill(cancellationToken);
                 try
@@ -168,6 +174,7 @@ public partial class IOStream
         }
         finally
         {
+            _watch?.OnReadEnded();
             EndOperation(operation, endsRead);
         }
     }
@@ -229,6 +236,7 @@ public partial class IOStream
         _buffered = result.Buffer;
         _holding = true;
         _inputCompleted |= result.IsCompleted;
+        _watch?.OnBytesArrived(result.Buffer.Length);
     }
 
     /// <summary>The read side failed (reset, abort): nothing more can be read or written.</summary>
@@ -330,7 +338,9 @@ public partial class IOStream
 
         if (_closedLocally)
         {
-            throw new StreamClosedException("The stream was closed before the read could complete.");
+            throw _limitFailure is { } limit
+                ? new StreamClosedException(limit.Message, limit)
+                : new StreamClosedException("The stream was closed before the read could complete.");
         }
 
         if (_inputCompleted)
@@ -365,8 +375,9 @@ public partial class IOStream
             $"The delimiter or pattern did not end within maxBytes ({maxBytes} bytes); the connection was closed.");
     }
 
-    private StreamClosedException PeerGone() =>
-        new("The connection was reset or aborted.", _inputFailure);
+    private StreamClosedException PeerGone() => _limitFailure is { } limit
+        ? new(limit.Message, limit)
+        : new("The connection was reset or aborted.", _inputFailure);
 
     /// <summary>Returns the buffered bytes' memory to the pipe at once (after a limit, or when the handler is done).</summary>
     private void ReleaseBuffered()

@@ -31,6 +31,8 @@ public partial class IOStream
     private readonly PipeReader _input;
     private readonly OutputQueue _output;
     private readonly ILogger _logger;
+    private readonly Limits.ConnectionWatch? _watch;
+    private volatile TimeoutException? _limitFailure;
     private CancellationTokenSource? _closedSource;
     private CancellationTokenRegistration _closeCallbackRegistration;
     private int _closedSignalled;
@@ -39,11 +41,12 @@ public partial class IOStream
     private string? _address;
     private SslInfo? _tls;
 
-    internal IOStream(ConnectionContext connection, long maxBufferSize, ILogger logger)
+    internal IOStream(ConnectionContext connection, long maxBufferSize, ILogger logger, Limits.ConnectionWatch? watch = null)
     {
         _connection = connection;
         _input = connection.Transport.Input;
-        _output = new OutputQueue(connection.Transport.Output);
+        _watch = watch;
+        _output = new OutputQueue(connection.Transport.Output, watch);
         _logger = logger;
         _maxBufferSize = maxBufferSize;
         ClosingRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
@@ -134,10 +137,18 @@ public partial class IOStream
     /// Aborts the connection: pending output is dropped, the connection is reset (RST), pending reads and
     /// writes throw <see cref="StreamClosedException"/>.
     /// </summary>
-    public void Abort()
+    public void Abort() => AbortCore(new ConnectionAbortedException("The stream was aborted."));
+
+    /// <summary>A limit closes the connection: pending and later reads and writes say which.</summary>
+    internal void AbortByLimit(TimeoutException reason)
+    {
+        _limitFailure = reason;
+        AbortCore(reason);
+    }
+
+    private void AbortCore(Exception reason)
     {
         _closedLocally = true;
-        var reason = new ConnectionAbortedException("The stream was aborted.");
         _output.Abort(reason);
         try
         {
@@ -152,7 +163,7 @@ public partial class IOStream
             // Already gone.
         }
 
-        _connection.Abort(reason);
+        _connection.Abort(reason as ConnectionAbortedException ?? new ConnectionAbortedException(reason.Message, reason));
         _input.CancelPendingRead();
         SignalClosed();
     }

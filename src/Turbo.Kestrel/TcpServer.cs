@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Turbo.Kestrel.Diagnostics;
+using Turbo.Kestrel.Limits;
 using Turbo.Kestrel.Listening;
 using Turbo.Kestrel.Tls;
 
@@ -35,6 +36,8 @@ public abstract class TcpServer : IAsyncDisposable
     private long _constructorMaxBufferSize;
     private int _stops;
     private TlsEndpoint? _tls;
+    private ConnectionWatchdog? _watchdog;
+    private ConnectionLimits? _codeLimits;
     private readonly SslOptions? _constructorSslOptions;
 
     /// <summary>Creates the server (Turbo's <c>TCPServer(io_loop, ssl_options, max_buffer_size)</c>).</summary>
@@ -65,6 +68,13 @@ public abstract class TcpServer : IAsyncDisposable
     /// listeners started afterwards.
     /// </summary>
     public ProxyProtocolOptions ProxyProtocol { get; } = new();
+
+    /// <summary>
+    /// Connection limits and timeouts (all off by default): <see cref="ConnectionLimits.MaxConnections"/>,
+    /// <see cref="ConnectionLimits.IdleTimeout"/>, <see cref="ConnectionLimits.WriteTimeout"/> and
+    /// <see cref="ConnectionLimits.MinReadRate"/>. Changes apply to connections accepted afterwards.
+    /// </summary>
+    public ConnectionLimits Limits { get; } = new();
 
     /// <summary>The TLS settings, or null for plain TCP.</summary>
     public SslOptions? SslOptions { get; private set; }
@@ -442,6 +452,16 @@ public abstract class TcpServer : IAsyncDisposable
         Volatile.Write(ref _maxBufferSize, maxBufferSize ?? _constructorMaxBufferSize);
     }
 
+    /// <summary>
+    /// Applies the <c>Limits</c> section on top of the limits set in code (captured the first time), so that a key
+    /// removed on reload goes back to the code's value.
+    /// </summary>
+    internal void ApplyLimits(Hosting.LimitSettings? settings)
+    {
+        var fromCode = _codeLimits ??= Limits.Snapshot();
+        (settings ?? new Hosting.LimitSettings(null, null, null, null)).ApplyTo(Limits, fromCode);
+    }
+
     /// <summary>Binds and accepts now (<c>Listen</c>).</summary>
     private void Accept(IReadOnlyList<ListenAddress> addresses, int backlog)
     {
@@ -524,7 +544,9 @@ public abstract class TcpServer : IAsyncDisposable
         var logger = _logger ??= loop.LoggerFactory.CreateLogger(TurboLog.Category);
         var tls = _tls;
         var proxy = CreateProxyMiddleware(logger);
-        var group = ListenerGroup.Start(sockets, RunConnectionAsync, tls is null ? loop.Services : loop.KestrelTlsServices, loop.LoggerFactory, tls, proxy);
+        var watchdog = Watchdog;
+        var group = ListenerGroup.Start(
+            sockets, RunConnectionAsync, tls is null ? loop.Services : loop.KestrelTlsServices, loop.LoggerFactory, watchdog, tls, proxy);
         bool stoppedMeanwhile;
         lock (_gate)
         {
@@ -548,9 +570,29 @@ public abstract class TcpServer : IAsyncDisposable
         return group;
     }
 
+    /// <summary>The server's limits at work: made on first use, with the loop's clock.</summary>
+    internal ConnectionWatchdog Watchdog
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _watchdog ??= new ConnectionWatchdog(this, IOLoop.TimeProvider, _logger ??= IOLoop.LoggerFactory.CreateLogger(TurboLog.Category));
+            }
+        }
+    }
+
     private async Task RunConnectionAsync(ConnectionContext connection, ListenerGroup group)
     {
-        var stream = new IOStream(connection, MaxBufferSize, _logger!);
+        var watchdog = _watchdog!;
+        var watch = watchdog.Watch();
+        var stream = new IOStream(connection, MaxBufferSize, _logger!, watch);
+        if (watch is not null)
+        {
+            watch.Stream = stream;
+            watchdog.Track(watch);
+        }
+
         try
         {
             await HandleStreamAsync(stream, stream.Address).ConfigureAwait(false);
@@ -568,6 +610,10 @@ public abstract class TcpServer : IAsyncDisposable
         finally
         {
             await stream.FinishAsync().ConfigureAwait(false);
+            if (watch is not null)
+            {
+                watchdog.Untrack(watch);
+            }
         }
     }
 

@@ -66,4 +66,32 @@ internal static partial class TurboLog
     [LoggerMessage(EventId = 12, EventName = "Draining", Level = LogLevel.Information,
         Message = "Server {Server} is draining {Connections} open connections; they get {DrainTimeout}.")]
     public static partial void Draining(ILogger logger, string server, int connections, string drainTimeout);
+
+    [LoggerMessage(EventId = 50, EventName = "ConnectionRefused", Level = LogLevel.Debug,
+        Message = "Connection {ConnectionId}: refused; server {Server} holds MaxConnections ({MaxConnections}).")]
+    public static partial void ConnectionRefused(ILogger logger, string connectionId, string server, int maxConnections);
+
+    [LoggerMessage(EventId = 51, EventName = "MaxConnectionsReached", Level = LogLevel.Warning,
+        Message = "Server {Server} holds MaxConnections ({MaxConnections}) and refused {Refused} connections since the last report (reported at most every 10 s).")]
+    public static partial void MaxConnectionsReached(ILogger logger, string server, int maxConnections, long refused);
+
+    [LoggerMessage(EventId = 52, EventName = "IdleTimeout", Level = LogLevel.Debug,
+        Message = "Connection {ConnectionId} of server {Server}: closed, {Reason}.")]
+    public static partial void IdleTimeout(ILogger logger, string connectionId, string server, string reason);
+
+    [LoggerMessage(EventId = 53, EventName = "WriteTimeout", Level = LogLevel.Information,
+        Message = "Connection {ConnectionId} of server {Server}: closed, {Reason}.")]
+    public static partial void WriteTimeout(ILogger logger, string connectionId, string server, string reason);
+
+    [LoggerMessage(EventId = 54, EventName = "MinReadRate", Level = LogLevel.Information,
+        Message = "Connection {ConnectionId} of server {Server}: closed, {Reason}.")]
+    public static partial void MinReadRate(ILogger logger, string connectionId, string server, string reason);
+
+    [LoggerMessage(EventId = 60, EventName = "AcceptFailed", Level = LogLevel.Warning,
+        Message = "Accepting on {EndPoint} failed ({Error}); retrying in {RetryMilliseconds} ms. Connections wait in the backlog meanwhile.")]
+    public static partial void AcceptFailed(ILogger logger, string endPoint, string error, int retryMilliseconds);
+
+    [LoggerMessage(EventId = 61, EventName = "AcceptResumed", Level = LogLevel.Information,
+        Message = "Accepting on {EndPoint} works again.")]
+    public static partial void AcceptResumed(ILogger logger, string endPoint);
 }

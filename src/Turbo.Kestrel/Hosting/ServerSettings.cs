@@ -6,4 +6,6 @@ namespace Turbo.Kestrel.Hosting;
 /// <param name="Endpoints">Where it listens.</param>
 /// <param name="Ssl">TLS for every endpoint of the server, when the section is present.</param>
 /// <param name="Proxy">PROXY protocol, when the section is present.</param>
-internal sealed record ServerSettings(string Name, long? MaxBufferSize, IReadOnlyList<EndpointSettings> Endpoints, SslSettings? Ssl, ProxySettings? Proxy);
+/// <param name="Limits">Connection limits, when the section is present.</param>
+internal sealed record ServerSettings(
+    string Name, long? MaxBufferSize, IReadOnlyList<EndpointSettings> Endpoints, SslSettings? Ssl, ProxySettings? Proxy, LimitSettings? Limits);

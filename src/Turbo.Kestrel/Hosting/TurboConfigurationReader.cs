@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Configuration;
 
@@ -28,7 +29,9 @@ internal static class TurboConfigurationReader
     public const string SectionName = "Turbo";
     private const int DefaultBacklog = 128;
     private static readonly string[] RootKeys = ["Servers"];
-    private static readonly string[] ServerKeys = ["Endpoints", "MaxBufferSize", "Ssl", "ProxyProtocol"];
+    private static readonly string[] ServerKeys = ["Endpoints", "MaxBufferSize", "Ssl", "ProxyProtocol", "Limits"];
+    private static readonly string[] LimitKeys = ["MaxConnections", "IdleTimeout", "WriteTimeout", "MinReadRate"];
+    private static readonly string[] RateKeys = ["BytesPerSecond", "GracePeriod"];
     private static readonly string[] ProxyKeys = ["Mode", "TrustedProxies", "HeaderTimeout"];
     private static readonly string[] SslKeys = ["CertFile", "KeyFile", "Password", "ClientCertificateMode", "Protocols", "HandshakeTimeout"];
     private static readonly string[] EndpointKeys = ["Url", "Backlog"];
@@ -81,8 +84,43 @@ internal static class TurboConfigurationReader
                 $"{tlsWithoutCertificate.Key}:Url: '{tlsWithoutCertificate.Url}' asks for TLS, but {section.Path}:Ssl gives no certificate (CertFile, KeyFile).");
         }
 
-        return new ServerSettings(name, maxBufferSize, endpoints, ssl, ReadProxy(section.GetSection("ProxyProtocol")));
+        return new ServerSettings(
+            name, maxBufferSize, endpoints, ssl, ReadProxy(section.GetSection("ProxyProtocol")), ReadLimits(section.GetSection("Limits")));
     }
+
+    private static LimitSettings? ReadLimits(IConfigurationSection section)
+    {
+        if (!section.Exists())
+        {
+            return null;
+        }
+
+        RejectUnknownKeys(section, LimitKeys);
+        var maxConnections = (int?)ReadInteger(section.GetSection("MaxConnections"), 1, int.MaxValue);
+        var idleTimeout = ReadOptionalTimeSpan(section.GetSection("IdleTimeout"));
+        var writeTimeout = ReadOptionalTimeSpan(section.GetSection("WriteTimeout"));
+        var rate = section.GetSection("MinReadRate");
+        MinDataRate? minReadRate = null;
+        if (rate.Exists())
+        {
+            RejectUnknownKeys(rate, RateKeys);
+            var bytesPerSecond = ReadInteger(rate.GetSection("BytesPerSecond"), 1, int.MaxValue)
+                ?? throw new InvalidOperationException($"{rate.Path}:BytesPerSecond: a minimum read rate needs its bytes per second.");
+            var grace = rate.GetSection("GracePeriod");
+            var gracePeriod = ReadTimeSpan(grace, TimeSpan.FromSeconds(5));
+            if (gracePeriod <= TimeSpan.FromSeconds(1))
+            {
+                throw new InvalidOperationException($"{grace.Path}: '{grace.Value}' must be longer than 1 second (the heartbeat that checks the rate).");
+            }
+
+            minReadRate = new MinDataRate(bytesPerSecond, gracePeriod);
+        }
+
+        return new LimitSettings(maxConnections, idleTimeout, writeTimeout, minReadRate);
+    }
+
+    private static TimeSpan? ReadOptionalTimeSpan(IConfigurationSection section) =>
+        section.Value is null ? null : ReadTimeSpan(section, TimeSpan.Zero);
 
     private static ProxySettings? ReadProxy(IConfigurationSection section)
     {

@@ -184,6 +184,7 @@ internal sealed class TurboHostedService(
         {
             server.AttachToHost(loop, settings.Name, settings.MaxBufferSize, settings.Ssl?.ToOptions(_contentRoot));
             settings.Proxy?.ApplyTo(server.ProxyProtocol);
+            server.ApplyLimits(settings.Limits);
         }
         catch (Exception ex) when (ex is FileNotFoundException or InvalidOperationException or UnauthorizedAccessException)
         {

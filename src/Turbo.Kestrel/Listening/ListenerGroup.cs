@@ -48,6 +48,7 @@ internal sealed class ListenerGroup : IDisposable
         Func<ConnectionContext, ListenerGroup, Task> onConnection,
         IServiceProvider services,
         ILoggerFactory loggerFactory,
+        Limits.ConnectionWatchdog watchdog,
         TlsEndpoint? tls = null,
         Proxy.ProxyProtocolMiddleware? proxy = null)
     {
@@ -59,15 +60,23 @@ internal sealed class ListenerGroup : IDisposable
             {
                 listen.Protocols = HttpProtocols.None;
 
-                // Outermost: every accepted connection ends here, also one whose TLS handshake fails.
+                // Outermost: every accepted connection ends here, also one whose TLS handshake fails. A server at
+                // MaxConnections closes the new one at once, before its PROXY header or handshake.
                 listen.Use(next => async connection =>
                 {
+                    if (!watchdog.TryAdmit(connection.ConnectionId))
+                    {
+                        group.OnConnectionEnded();
+                        return;
+                    }
+
                     try
                     {
                         await next(connection).ConfigureAwait(false);
                     }
                     finally
                     {
+                        watchdog.Release();
                         group.OnConnectionEnded();
                     }
                 });
@@ -82,7 +91,7 @@ internal sealed class ListenerGroup : IDisposable
             });
         }
 
-        var kestrel = new KestrelServer(Options.Create(options), new PreboundListenerFactory(loggerFactory, group), loggerFactory);
+        var kestrel = new KestrelServer(Options.Create(options), new PreboundListenerFactory(loggerFactory, group, watchdog.Time), loggerFactory);
         try
         {
             kestrel.StartAsync(NoHttpApplication.Instance, CancellationToken.None).GetAwaiter().GetResult();

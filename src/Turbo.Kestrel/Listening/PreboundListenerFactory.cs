@@ -2,30 +2,30 @@ using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
+using Turbo.Kestrel.Diagnostics;
 
 namespace Turbo.Kestrel.Listening;
 
 /// <summary>
-/// Kestrel's socket transport, fed with sockets Turbo.Kestrel bound itself: binding happens in
-/// <c>Listen</c> (so its errors surface there), accepting in Kestrel, with the listener's own backlog.
+/// Kestrel's transport, fed with sockets Turbo.Kestrel bound itself: binding happens in <c>Listen</c> (so its errors
+/// surface there), accepting in <see cref="SocketListener"/>, connections on Kestrel's socket transport.
 /// </summary>
-internal sealed class PreboundListenerFactory(ILoggerFactory loggerFactory, ListenerGroup group) : IConnectionListenerFactory
+internal sealed class PreboundListenerFactory(ILoggerFactory loggerFactory, ListenerGroup group, TimeProvider time) : IConnectionListenerFactory
 {
-    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    /// <summary>Kestrel's own category for its socket transport, so its connection logs stay where users look.</summary>
+    private const string TransportCategory = "Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets";
+
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         if (endpoint is not BoundSocketEndPoint bound)
         {
             throw new NotSupportedException($"Turbo.Kestrel listeners only accept pre-bound sockets, not {endpoint}.");
         }
 
-        var options = new SocketTransportOptions
-        {
-            Backlog = bound.Backlog,
-            CreateBoundListenSocket = _ => bound.Socket,
-        };
-        var listener = await new SocketTransportFactory(Options.Create(options), loggerFactory)
-            .BindAsync(endpoint, cancellationToken).ConfigureAwait(false);
-        return new CountingListener(listener, group);
+        // The socket listens already; listening again sets the backlog this listener was asked for.
+        bound.Socket.Listen(bound.Backlog);
+        var factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), loggerFactory.CreateLogger(TransportCategory));
+        var logger = loggerFactory.CreateLogger(TurboLog.Category);
+        return new ValueTask<IConnectionListener>(new SocketListener(bound.Socket, factory, group, logger, time));
     }
 }

@@ -13,10 +13,16 @@ namespace Turbo.Kestrel.Streams;
 /// are queued; when the flush ends, all queued writes are copied into the pipe together and flushed once
 /// (write coalescing), and each completes when that flush completes. <see cref="CompleteAsync"/> ends the
 /// output after everything queued has been flushed; <see cref="Abort"/> fails everything still pending.
+/// Bytes go into the pipe in pieces of at most <see cref="MaxPiece"/>, each flushed before the next: a large write
+/// then holds no more memory than that (the caller's buffer is not copied whole), and each piece the peer takes is
+/// progress the write timeout can see.
 /// </remarks>
 #pragma warning disable CA1031 // Every flush failure, whatever its type, must fail the pending writes rather than strand them.
-internal sealed class OutputQueue(PipeWriter writer)
+internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? watch = null)
 {
+    /// <summary>The most bytes put into the pipe before a flush: Kestrel's default transport write buffer.</summary>
+    internal const int MaxPiece = 64 * 1024;
+
     private readonly Lock _gate = new();
     private Queue<PendingWrite>? _waiting;
     private bool _flushing;
@@ -65,10 +71,10 @@ internal sealed class OutputQueue(PipeWriter writer)
         }
 
         ValueTask<FlushResult> flush;
+        var rest = data;
         try
         {
-            writer.Write(data.Span);
-            flush = writer.FlushAsync(CancellationToken.None);
+            flush = WritePiece(ref rest);
         }
         catch (Exception ex)
         {
@@ -77,14 +83,24 @@ internal sealed class OutputQueue(PipeWriter writer)
             return ValueTask.FromException(ClosedError());
         }
 
-        if (flush.IsCompletedSuccessfully)
+        if (flush.IsCompletedSuccessfully && rest.IsEmpty)
         {
+            watch?.OnWriteDone();
             return FinishOwnFlush(flush.Result) ? default : ValueTask.FromException(ClosedError());
         }
 
         return cancellationToken.CanBeCanceled
-            ? new ValueTask(AwaitOwnFlushAsync(flush).AsTask().WaitAsync(cancellationToken))
-            : AwaitOwnFlushAsync(flush);
+            ? new ValueTask(AwaitOwnFlushAsync(flush, rest).AsTask().WaitAsync(cancellationToken))
+            : AwaitOwnFlushAsync(flush, rest);
+    }
+
+    /// <summary>Puts the next piece of <paramref name="rest"/> into the pipe and flushes it.</summary>
+    private ValueTask<FlushResult> WritePiece(ref ReadOnlyMemory<byte> rest)
+    {
+        var length = Math.Min(rest.Length, MaxPiece);
+        writer.Write(rest.Span[..length]);
+        rest = rest[length..];
+        return writer.FlushAsync(CancellationToken.None);
     }
 
     /// <summary>Ends the output once every queued write is flushed; the task completes then.</summary>
@@ -118,24 +134,53 @@ internal sealed class OutputQueue(PipeWriter writer)
         }
     }
 
+    /// <summary>Waits for the owner's flush, then sends the rest of a large write piece by piece.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask AwaitOwnFlushAsync(ValueTask<FlushResult> flush)
+    private async ValueTask AwaitOwnFlushAsync(ValueTask<FlushResult> flush, ReadOnlyMemory<byte> rest)
     {
-        FlushResult result;
-        try
+        while (true)
         {
-            result = await flush.ConfigureAwait(false);
+            FlushResult result;
+            try
+            {
+                result = await AwaitFlushAsync(flush).ConfigureAwait(false);
+                if (!rest.IsEmpty && !result.IsCompleted && !result.IsCanceled)
+                {
+                    flush = WritePiece(ref rest);
+                    continue;
+                }
+            }
+            catch (Exception ex)
+            {
+                Fail(ex);
+                throw ClosedError();
+            }
+
+            if (!FinishOwnFlush(result))
+            {
+                throw ClosedError();
+            }
+
+            return;
         }
-        catch (Exception ex)
+    }
+
+    /// <summary>Awaits a flush, telling the watch while it waits for the peer.</summary>
+    private async ValueTask<FlushResult> AwaitFlushAsync(ValueTask<FlushResult> flush)
+    {
+        if (watch is null)
         {
-            Fail(ex);
-            throw ClosedError();
+            return await flush.ConfigureAwait(false);
         }
 
-        if (!FinishOwnFlush(result))
+        if (!flush.IsCompleted)
         {
-            throw ClosedError();
+            watch.OnWriteWaiting();
         }
+
+        var result = await flush.ConfigureAwait(false);
+        watch.OnWriteDone();
+        return result;
     }
 
     /// <summary>After the owner's flush: hands the writer to the queue, or releases it.</summary>
@@ -190,13 +235,7 @@ internal sealed class OutputQueue(PipeWriter writer)
             var sent = false;
             try
             {
-                foreach (var write in batch)
-                {
-                    writer.Write(write.Data.Span);
-                }
-
-                var result = await writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
-                sent = !result.IsCompleted && !result.IsCanceled;
+                sent = await WriteBatchAsync(batch).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -221,6 +260,37 @@ internal sealed class OutputQueue(PipeWriter writer)
         }
 
         CompleteIfRequested();
+    }
+
+    /// <summary>Sends queued writes together, flushing every <see cref="MaxPiece"/> bytes and at the end.</summary>
+    private async ValueTask<bool> WriteBatchAsync(PendingWrite[] batch)
+    {
+        var unflushed = 0;
+        foreach (var write in batch)
+        {
+            var rest = write.Data;
+            while (!rest.IsEmpty)
+            {
+                if (unflushed == MaxPiece)
+                {
+                    var piece = await AwaitFlushAsync(writer.FlushAsync(CancellationToken.None)).ConfigureAwait(false);
+                    if (piece.IsCompleted || piece.IsCanceled)
+                    {
+                        return false;
+                    }
+
+                    unflushed = 0;
+                }
+
+                var length = Math.Min(rest.Length, MaxPiece - unflushed);
+                writer.Write(rest.Span[..length]);
+                rest = rest[length..];
+                unflushed += length;
+            }
+        }
+
+        var result = await AwaitFlushAsync(writer.FlushAsync(CancellationToken.None)).ConfigureAwait(false);
+        return !result.IsCompleted && !result.IsCanceled;
     }
 
     private void CompleteIfRequested()

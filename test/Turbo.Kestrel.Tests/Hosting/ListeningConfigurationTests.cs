@@ -180,6 +180,61 @@ public class ListeningConfigurationTests
         Assert.StartsWith("Turbo:Servers:Echo:ProxyProtocol:TrustedProxies", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Limits_FromConfigurationApply_AndARemovedKeyGoesBackToTheCodeValue()
+    {
+        using var host = BuildHost(new()
+        {
+            ["Turbo:Servers:Echo:Limits:MaxConnections"] = "5",
+            ["Turbo:Servers:Echo:Limits:IdleTimeout"] = "00:00:30",
+            ["Turbo:Servers:Echo:Limits:WriteTimeout"] = "00:00:10",
+            ["Turbo:Servers:Echo:Limits:MinReadRate:BytesPerSecond"] = "100",
+            ["Turbo:Servers:Echo:Limits:MinReadRate:GracePeriod"] = "00:00:07",
+        }, out var config, out _);
+        await host.StartAsync().Within();
+        var limits = Server(host).Limits;
+
+        Assert.Equal(5, limits.MaxConnections);
+        Assert.Equal(TimeSpan.FromSeconds(30), limits.IdleTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(10), limits.WriteTimeout);
+        Assert.Equal(100, limits.MinReadRate!.BytesPerSecond);
+        Assert.Equal(TimeSpan.FromSeconds(7), limits.MinReadRate.GracePeriod);
+
+        config.Replace(new Dictionary<string, string?> { ["Turbo:Servers:Echo:Limits:IdleTimeout"] = "00:01:00" });
+
+        Assert.Equal(TimeSpan.FromMinutes(1), limits.IdleTimeout);
+        Assert.Null(limits.MaxConnections);
+        Assert.Null(limits.WriteTimeout);
+        Assert.Null(limits.MinReadRate);
+        await host.StopAsync().Within();
+    }
+
+    [Theory]
+    [InlineData("Turbo:Servers:Echo:Limits:MaxConnections", "0", "Turbo:Servers:Echo:Limits:MaxConnections")]
+    [InlineData("Turbo:Servers:Echo:Limits:IdleTimeout", "soon", "Turbo:Servers:Echo:Limits:IdleTimeout")]
+    [InlineData("Turbo:Servers:Echo:Limits:WriteTimeout", "-00:00:01", "Turbo:Servers:Echo:Limits:WriteTimeout")]
+    [InlineData("Turbo:Servers:Echo:Limits:MinReadRate:GracePeriod", "00:00:01", "Turbo:Servers:Echo:Limits:MinReadRate:GracePeriod")]
+    [InlineData("Turbo:Servers:Echo:Limits:MinReadRate:BytesPerSecond", "fast", "Turbo:Servers:Echo:Limits:MinReadRate:BytesPerSecond")]
+    [InlineData("Turbo:Servers:Echo:Limits:MaxConections", "5", "Turbo:Servers:Echo:Limits:MaxConections")]
+    public async Task Limits_BadValuesFailStartNamingTheKey(string key, string value, string named)
+    {
+        using var host = BuildHost(new() { ["Turbo:Servers:Echo:Limits:MinReadRate:BytesPerSecond"] = "100", [key] = value }, out _, out _);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+
+        Assert.StartsWith(named, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Limits_ARateWithoutBytesPerSecond_FailsStartNamingTheKey()
+    {
+        using var host = BuildHost(new() { ["Turbo:Servers:Echo:Limits:MinReadRate:GracePeriod"] = "00:00:05" }, out _, out _);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+
+        Assert.StartsWith("Turbo:Servers:Echo:Limits:MinReadRate:BytesPerSecond", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("unix:relative.sock")]
     [InlineData("fd://three")]

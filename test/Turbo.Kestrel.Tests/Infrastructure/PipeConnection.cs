@@ -20,7 +20,8 @@ internal sealed class PipeConnection
     /// <param name="maxBufferSize">The stream's MaxBufferSize.</param>
     /// <param name="tls">A TLS handshake to report, or null for plain TCP.</param>
     /// <param name="pauseOutput">When true, the server's writes stall past 64 KiB until the test reads them (a peer that does not read).</param>
-    public PipeConnection(long maxBufferSize = 1024 * 1024, ITlsHandshakeFeature? tls = null, bool pauseOutput = false)
+    /// <param name="watch">The connection's timeouts, or null.</param>
+    public PipeConnection(long maxBufferSize = 1024 * 1024, ITlsHandshakeFeature? tls = null, bool pauseOutput = false, Turbo.Kestrel.Limits.ConnectionWatch? watch = null)
     {
         _fromServer = new Pipe(new PipeOptions(pauseWriterThreshold: pauseOutput ? 64 * 1024 : 0, resumeWriterThreshold: pauseOutput ? 32 * 1024 : 0, useSynchronizationContext: false));
         var transport = new DuplexPipe(_toServer.Reader, _fromServer.Writer);
@@ -34,7 +35,7 @@ internal sealed class PipeConnection
             context.Features.Set(tls);
         }
 
-        Stream = new IOStream(context, maxBufferSize, NullLogger.Instance);
+        Stream = new IOStream(context, maxBufferSize, NullLogger.Instance, watch);
     }
 
     public IOStream Stream { get; }
@@ -53,6 +54,19 @@ internal sealed class PipeConnection
 
     /// <summary>The transport stops taking the server's output, failing with <paramref name="error"/>.</summary>
     public void FailServerOutput(Exception error) => _fromServer.Reader.Complete(error);
+
+    /// <summary>
+    /// Waits for server output, runs <paramref name="beforeTaking"/>, then takes (and discards) all of it, as a peer
+    /// that reads; returns how many bytes.
+    /// </summary>
+    public async Task<long> DrainServerOutputAsync(Action? beforeTaking = null)
+    {
+        var result = await _fromServer.Reader.ReadAsync().AsTask().Within();
+        beforeTaking?.Invoke();
+        var length = result.Buffer.Length;
+        _fromServer.Reader.AdvanceTo(result.Buffer.End);
+        return length;
+    }
 
     /// <summary>Everything the server wrote, once it completed its output.</summary>
     public async Task<string> ReadServerOutputToEndAsync()

@@ -39,19 +39,27 @@ internal sealed class TestServer : IAsyncDisposable
     }
 
     /// <summary>A server that does not listen yet: the test calls <c>Listen</c> itself.</summary>
-    public static TestServer Create(Func<IOStream, string, Task> handler, long? maxBufferSize = null, SslOptions? ssl = null)
+    /// <param name="handler">The connection handler.</param>
+    /// <param name="maxBufferSize">The server's MaxBufferSize.</param>
+    /// <param name="ssl">TLS, or null.</param>
+    /// <param name="time">The loop's clock (a FakeTimeProvider for timeouts), or the system clock.</param>
+    public static TestServer Create(Func<IOStream, string, Task> handler, long? maxBufferSize = null, SslOptions? ssl = null, TimeProvider? time = null)
     {
-        var (loop, logs, services) = NewLoop();
+        var (loop, logs, services) = NewLoop(time);
         return new TestServer(new DelegateServer(handler, loop, maxBufferSize, ssl), loop, logs, services);
     }
 
     /// <summary>A loop whose logs go to a sink the test can read.</summary>
-    public static (IOLoop Loop, LogSink Logs, ServiceProvider Services) NewLoop()
+    public static (IOLoop Loop, LogSink Logs, ServiceProvider Services) NewLoop(TimeProvider? time = null)
     {
         var logs = new LogSink();
-        var services = new ServiceCollection()
-            .AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace))
-            .BuildServiceProvider();
+        var collection = new ServiceCollection().AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace));
+        if (time is not null)
+        {
+            collection.AddSingleton(time);
+        }
+
+        var services = collection.BuildServiceProvider();
         return (new IOLoop(services), logs, services);
     }
 

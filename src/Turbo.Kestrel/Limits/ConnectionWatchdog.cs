@@ -1,0 +1,174 @@
+using Microsoft.Extensions.Logging;
+using Turbo.Kestrel.Diagnostics;
+
+namespace Turbo.Kestrel.Limits;
+
+/// <summary>
+/// One server's connection limits: admits connections up to <see cref="ConnectionLimits.MaxConnections"/> (over all
+/// its endpoints), and runs a heartbeat, once a second, that closes connections which broke a timeout. The heartbeat
+/// runs only while some connection has a timeout; each connection costs a timestamp per read and write, and nothing
+/// when no timeout is set.
+/// </summary>
+internal sealed class ConnectionWatchdog(TcpServer server, TimeProvider time, ILogger logger)
+{
+    private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan RefusalReportInterval = TimeSpan.FromSeconds(10);
+
+    private readonly Lock _gate = new();
+    private ConnectionWatch? _head;
+    private ITimer? _timer;
+    private int _active;
+    private long _refused;
+    private long _refusedSinceReport;
+    private long _lastRefusalReport;
+    private readonly long[] _closedBy = new long[Enum.GetValues<LimitKind>().Length];
+
+    public TimeProvider Time => time;
+
+    /// <summary>Connections admitted and not yet ended.</summary>
+    public int ActiveConnections => Volatile.Read(ref _active);
+
+    /// <summary>Connections refused because the server held <see cref="ConnectionLimits.MaxConnections"/>.</summary>
+    public long RefusedConnections => Interlocked.Read(ref _refused);
+
+    /// <summary>Connections a limit closed.</summary>
+    public long ClosedBy(LimitKind kind) => Interlocked.Read(ref _closedBy[(int)kind]);
+
+    /// <summary>Counts a new connection in, or refuses it when the server is full.</summary>
+    public bool TryAdmit(string connectionId)
+    {
+        var admitted = Interlocked.Increment(ref _active);
+        if (server.Limits.MaxConnections is not { } max || admitted <= max)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _active);
+        Interlocked.Increment(ref _refused);
+        TurboLog.ConnectionRefused(logger, connectionId, server.Name, max);
+        ReportRefusals(max);
+        return false;
+    }
+
+    /// <summary>An admitted connection has ended.</summary>
+    public void Release() => Interlocked.Decrement(ref _active);
+
+    /// <summary>A watch for a new connection's timeouts, or null when none is set.</summary>
+    public ConnectionWatch? Watch()
+    {
+        var limits = server.Limits;
+        return limits.HasTimeouts ? new ConnectionWatch(limits.Snapshot(), time) : null;
+    }
+
+    /// <summary>Puts a connection under the heartbeat.</summary>
+    public void Track(ConnectionWatch watch)
+    {
+        lock (_gate)
+        {
+            watch.Next = _head;
+            if (_head is not null)
+            {
+                _head.Previous = watch;
+            }
+
+            _head = watch;
+            _timer ??= time.CreateTimer(static s => ((ConnectionWatchdog)s!).Beat(), this, Heartbeat, Heartbeat);
+        }
+    }
+
+    /// <summary>Takes an ended connection from the heartbeat.</summary>
+    public void Untrack(ConnectionWatch watch)
+    {
+        lock (_gate)
+        {
+            if (watch.Previous is { } previous)
+            {
+                previous.Next = watch.Next;
+            }
+            else if (_head == watch)
+            {
+                _head = watch.Next;
+            }
+
+            if (watch.Next is { } next)
+            {
+                next.Previous = watch.Previous;
+            }
+
+            watch.Previous = watch.Next = null;
+        }
+    }
+
+    private void Beat()
+    {
+        var now = time.GetTimestamp();
+        List<(ConnectionWatch Watch, LimitBreach Breach)>? breaches = null;
+        lock (_gate)
+        {
+            if (_head is null)
+            {
+                // Nothing to watch: the timer stops until the next connection with a timeout.
+                _timer?.Dispose();
+                _timer = null;
+                return;
+            }
+
+            for (var watch = _head; watch is not null; watch = watch.Next)
+            {
+                if (!watch.Breached && watch.Check(now) is { } breach)
+                {
+                    watch.Breached = true;
+                    (breaches ??= []).Add((watch, breach));
+                }
+            }
+        }
+
+        if (breaches is null)
+        {
+            return;
+        }
+
+        foreach (var (watch, breach) in breaches)
+        {
+            Interlocked.Increment(ref _closedBy[(int)breach.Kind]);
+            if (watch.Stream is not { } stream)
+            {
+                continue;
+            }
+
+            Log(stream.ConnectionId, breach);
+            stream.AbortByLimit(new TimeoutException($"The connection was closed: {breach.Reason}."));
+        }
+    }
+
+    private void Log(string connectionId, LimitBreach breach)
+    {
+        switch (breach.Kind)
+        {
+            case LimitKind.IdleTimeout:
+                TurboLog.IdleTimeout(logger, connectionId, server.Name, breach.Reason);
+                break;
+            case LimitKind.WriteTimeout:
+                TurboLog.WriteTimeout(logger, connectionId, server.Name, breach.Reason);
+                break;
+            default:
+                TurboLog.MinReadRate(logger, connectionId, server.Name, breach.Reason);
+                break;
+        }
+    }
+
+    /// <summary>A flood must not flood the log: one warning at the first refusal, then at most one per interval.</summary>
+    private void ReportRefusals(int max)
+    {
+        Interlocked.Increment(ref _refusedSinceReport);
+        var now = time.GetTimestamp();
+        var last = Interlocked.Read(ref _lastRefusalReport);
+        if ((last != 0 && time.GetElapsedTime(last, now) < RefusalReportInterval)
+            || Interlocked.CompareExchange(ref _lastRefusalReport, now, last) != last)
+        {
+            return;
+        }
+
+        TurboLog.MaxConnectionsReached(logger, server.Name, max, Interlocked.Exchange(ref _refusedSinceReport, 0));
+    }
+}

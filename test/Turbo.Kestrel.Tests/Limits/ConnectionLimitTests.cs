@@ -1,0 +1,178 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+using Turbo.Kestrel.Limits;
+using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Tests.Server;
+
+namespace Turbo.Kestrel.Tests.Limits;
+
+/// <summary>Limits on real connections: only the offenders are closed, counted and logged; everyone else is served.</summary>
+public class ConnectionLimitTests
+{
+    [Fact]
+    public async Task MaxConnections_150ClientsFor100Slots_50AreClosedWithoutData_AndTheSlotsComeBack()
+    {
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        test.Server.Limits.MaxConnections = 100;
+        test.Server.Listen(0, "127.0.0.1", backlog: 512);
+
+        var clients = await Task.WhenAll(Enumerable.Range(0, 150).Select(_ => test.ConnectAsync())).Within();
+        var outcomes = await Task.WhenAll(clients.Select(PingAsync)).Within();
+
+        Assert.Equal(100, outcomes.Count(served => served));
+        Assert.Equal(50, test.Server.Watchdog.RefusedConnections);
+        var warning = await test.Logs.WaitForAsync(e => e.EventId.Name == "MaxConnectionsReached");
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Single(test.Logs.Entries, e => e.EventId.Name == "MaxConnectionsReached");
+        Assert.Equal(50, test.Logs.Entries.Count(e => e.EventId.Name == "ConnectionRefused"));
+
+        foreach (var client in clients)
+        {
+            await client.DisposeAsync();
+        }
+
+        // Once the served ones have gone, 100 new clients are all served (a slot frees when its handler has ended).
+        for (var i = 0; i < 100; i++)
+        {
+            await using var next = await ConnectServedAsync(test);
+        }
+    }
+
+    [Fact]
+    public async Task MaxConnections_CountsOverAllEndpointsOfTheServer()
+    {
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        test.Server.Limits.MaxConnections = 1;
+        test.Server.Listen(0, "127.0.0.1");
+        test.Server.Listen(0, "127.0.0.1");
+        var endPoints = test.Server.LocalEndPoints;
+
+        await using var first = await TestClient.ConnectAsync(endPoints[0]);
+        Assert.True(await PingAsync(first));
+        await using var second = await TestClient.ConnectAsync(endPoints[1]);
+
+        Assert.False(await PingAsync(second));
+        Assert.True(await PingAsync(first));
+        Assert.Equal(1, test.Server.Watchdog.RefusedConnections);
+    }
+
+    [Fact]
+    public async Task IdleTimeout_SilentConnectionsCloseOneTickAfterTheTimeout_ABusyOneStays()
+    {
+        var time = new FakeTimeProvider();
+        var streams = new ConcurrentBag<IOStream>();
+        const int Silent = 200;
+        var allStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var test = TestServer.Create(
+            async (stream, address) =>
+            {
+                streams.Add(stream);
+                if (streams.Count == Silent + 1)
+                {
+                    allStarted.TrySetResult();
+                }
+
+                await EchoTests.EchoLinesAsync(stream, address);
+            },
+            time: time);
+        test.Server.Limits.IdleTimeout = TimeSpan.FromSeconds(5);
+        test.Server.Listen(0, "127.0.0.1", backlog: 512);
+
+        var silent = await Task.WhenAll(Enumerable.Range(0, Silent).Select(_ => test.ConnectAsync())).Within();
+        await using var busy = await test.ConnectAsync();
+        await allStarted.Task.Within();
+
+        time.Advance(TimeSpan.FromSeconds(4));
+        Assert.True(await PingAsync(busy));
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.All(streams, s => Assert.False(s.IsClosed));
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        var ends = await Task.WhenAll(silent.Select(c => c.ReadToEndAsync())).Within();
+        Assert.All(ends, end => Assert.Empty(end.Data));
+        Assert.Equal(Silent, test.Server.Watchdog.ClosedBy(LimitKind.IdleTimeout));
+        Assert.True(await PingAsync(busy));
+        foreach (var client in silent)
+        {
+            await client.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task WriteTimeout_AClientThatNeverReads_CannotPinTheHandler_OthersAreServed()
+    {
+        var failure = new TaskCompletionSource<StreamClosedException>(TaskCreationOptions.RunContinuationsAsynchronously);
+        long written = 0;
+        await using var test = TestServer.Create(async (stream, address) =>
+        {
+            if (await stream.ReadUntilAsync("\n") is [(byte)'f', ..])
+            {
+                try
+                {
+                    var chunk = new byte[1024 * 1024];
+                    for (var i = 0; i < 100; i++)
+                    {
+                        await stream.WriteAsync(chunk);
+                        Interlocked.Add(ref written, chunk.Length);
+                    }
+                }
+                catch (StreamClosedException ex)
+                {
+                    failure.TrySetResult(ex);
+                }
+
+                return;
+            }
+
+            await stream.WriteAsync("pong\n");
+            await EchoTests.EchoLinesAsync(stream, address);
+        });
+        test.Server.Limits.WriteTimeout = TimeSpan.FromSeconds(1);
+        test.Server.Listen(0, "127.0.0.1");
+
+        await using var stuck = await test.ConnectAsync();
+        stuck.Socket.ReceiveBufferSize = 64 * 1024;
+        await stuck.SendAsync("flood\n");
+        var error = await failure.Task.Within();
+
+        Assert.Contains("WriteTimeout", Assert.IsType<TimeoutException>(error.InnerException).Message, StringComparison.Ordinal);
+        Assert.InRange(Interlocked.Read(ref written), 0, 16L * 1024 * 1024);
+        Assert.Equal(1, test.Server.Watchdog.ClosedBy(LimitKind.WriteTimeout));
+        await using var other = await test.ConnectAsync();
+        await other.SendAsync("ping\n");
+        Assert.Equal("pong\n", await other.ReadLineAsync().Within());
+    }
+
+    /// <summary>Connects until a connection is served: slots free up once the handlers of closed clients have ended.</summary>
+    private static async Task<TestClient> ConnectServedAsync(TestServer test)
+    {
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var client = await test.ConnectAsync();
+            if (await PingAsync(client))
+            {
+                return client;
+            }
+
+            await client.DisposeAsync();
+        }
+
+        throw new InvalidOperationException("No connection was served in 200 attempts.");
+    }
+
+    /// <summary>True when the server echoes a line; false when it closed the connection without a byte.</summary>
+    private static async Task<bool> PingAsync(TestClient client)
+    {
+        try
+        {
+            await client.SendAsync("ping\n");
+            return await client.ReadLineAsync().Within() == "ping\n";
+        }
+        catch (Exception ex) when (ex is EndOfStreamException or SocketException)
+        {
+            return false;
+        }
+    }
+}

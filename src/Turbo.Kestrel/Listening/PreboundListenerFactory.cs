@@ -24,6 +24,8 @@ internal sealed class PreboundListenerFactory(ILoggerFactory loggerFactory, List
 
         // The socket listens already; listening again sets the backlog this listener was asked for.
         bound.Socket.Listen(bound.Backlog);
+        // The accept loop's retry timer must work when no descriptor is left: start the runtime's timer thread now.
+        time.CreateTimer(static _ => { }, null, TimeSpan.FromDays(1), Timeout.InfiniteTimeSpan).Dispose();
         var factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), loggerFactory.CreateLogger(TransportCategory));
         var logger = loggerFactory.CreateLogger(TurboLog.Category);
         return new ValueTask<IConnectionListener>(new SocketListener(bound.Socket, factory, group, logger, time));

@@ -54,11 +54,7 @@ internal sealed class SocketListener(
                 // Out of descriptors or buffers (or anything else the kernel refuses): wait, do not spin.
                 retry = retry == TimeSpan.Zero ? FirstRetry : TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, LastRetry.Ticks));
                 TurboLog.AcceptFailed(logger, _description, ex.SocketErrorCode.ToString(), (int)retry.TotalMilliseconds);
-                try
-                {
-                    await Task.Delay(retry, time, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
+                if (!await WaitBeforeRetryAsync(retry, cancellationToken).ConfigureAwait(false))
                 {
                     EndAcceptLoop();
                     return null;
@@ -79,6 +75,31 @@ internal sealed class SocketListener(
 
             group.OnConnectionAccepted();
             return factory.Create(accepted);
+        }
+    }
+
+    /// <summary>
+    /// Waits before the next accept; false when cancelled. Kestrel ends the accept loop for good if AcceptAsync throws,
+    /// so nothing may escape: at the descriptor limit even a timer can fail to start (the runtime's timer thread
+    /// needs descriptors), and then the wait blocks this thread instead.
+    /// </summary>
+    private async ValueTask<bool> WaitBeforeRetryAsync(TimeSpan retry, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(retry, time, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+#pragma warning disable CA1031 // Whatever the runtime fails with at the descriptor limit, the accept loop must survive.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            Thread.Sleep(retry);
+            return !cancellationToken.IsCancellationRequested;
         }
     }
 

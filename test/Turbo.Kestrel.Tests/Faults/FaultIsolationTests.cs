@@ -1,0 +1,193 @@
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Tests.Server;
+
+namespace Turbo.Kestrel.Tests.Faults;
+
+/// <summary>
+/// Handlers that throw, peers that reset, handlers that keep their stream: each failure stays with its own
+/// connection, is logged once at the right level, and everyone else is served byte-exact.
+/// </summary>
+public class FaultIsolationTests
+{
+    [Fact]
+    public async Task ThousandConnections_EveryTenthHandlerThrows_TheOthersAndTheIdleOnesAreServedExactly()
+    {
+        const int Connections = 1000;
+        const int Idle = 200;
+        var accepted = 0;
+        await using var test = TestServer.Create(async (stream, address) =>
+        {
+            var line = await stream.ReadUntilAsync("\n");
+            switch (line[0])
+            {
+                case (byte)'T':
+                    throw new InvalidOperationException("thrown before the first write");
+                case (byte)'P':
+                    await stream.WriteAsync("partial");
+                    throw new InvalidOperationException("thrown after a partial write");
+                default:
+                    Interlocked.Increment(ref accepted);
+                    await stream.WriteAsync(line);
+                    await EchoTests.EchoLinesAsync(stream, address);
+                    break;
+            }
+        });
+        test.Server.Listen(0, "127.0.0.1", backlog: 1024);
+
+        var idle = new List<TestClient>();
+        for (var i = 0; i < Idle; i++)
+        {
+            var client = await test.ConnectAsync();
+            await client.SendAsync($"idle {i}\n");
+            Assert.Equal($"idle {i}\n", await client.ReadLineAsync().Within());
+            idle.Add(client);
+        }
+
+        using var inFlight = new SemaphoreSlim(100);
+        var results = await Task.WhenAll(Enumerable.Range(0, Connections).Select(async i =>
+        {
+            await inFlight.WaitAsync();
+            try
+            {
+                await using var client = await test.ConnectAsync();
+                var kind = i % 10 != 0 ? 'E' : i % 20 == 0 ? 'T' : 'P';
+                var payload = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
+                await client.SendAsync($"{kind}{payload}\n");
+                if (kind == 'E')
+                {
+                    return await client.ReadLineAsync() == $"E{payload}\n";
+                }
+
+                // A failed handler's client sees the connection end (FIN or RST), never a hang.
+                var (data, _) = await client.ReadToEndAsync();
+                return kind == 'T' ? data.Length == 0 : "partial".StartsWith(System.Text.Encoding.ASCII.GetString(data), StringComparison.Ordinal);
+            }
+            finally
+            {
+                inFlight.Release();
+            }
+        })).Within();
+
+        Assert.All(results, Assert.True);
+        var failures = test.Logs.Entries.Where(e => e.EventId.Name == "HandlerFailed").ToArray();
+        Assert.Equal(Connections / 10, failures.Length);
+        Assert.All(failures, f => Assert.Equal(LogLevel.Error, f.Level));
+        Assert.Equal(failures.Length, failures.Select(f => f.Message).Distinct().Count());
+        foreach (var (client, i) in idle.Select((c, i) => (c, i)))
+        {
+            await client.SendAsync($"still {i}\n");
+            Assert.Equal($"still {i}\n", await client.ReadLineAsync().Within());
+            await client.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ClientReset_WhileTheHandlerWaitsToRead_EndsTheReadAndIsNotAnError()
+    {
+        var ended = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var test = TestServer.Start(async (stream, _) =>
+        {
+            try
+            {
+                var read = stream.ReadUntilAsync("\n");
+                reading.TrySetResult();
+                await read;
+            }
+            catch (Exception ex)
+            {
+                ended.TrySetResult(ex);
+                throw;
+            }
+        });
+        var client = await test.ConnectAsync();
+        await reading.Task.Within();
+
+        client.Socket.LingerState = new LingerOption(true, 0);
+        await client.DisposeAsync();
+
+        Assert.IsType<StreamClosedException>(await ended.Task.Within());
+        await test.Logs.WaitForAsync(e => e.EventId.Name == "HandlerEndedByClosedStream");
+        Assert.DoesNotContain(test.Logs.Entries, e => e.Level >= LogLevel.Error);
+    }
+
+    [Fact]
+    public async Task ClientReset_WhileTheServerWrites10MiB_FailsTheWrite()
+    {
+        var ended = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var test = TestServer.Start(async (stream, _) =>
+        {
+            try
+            {
+                await stream.ReadUntilAsync("\n");
+                await stream.WriteAsync(new byte[10 * 1024 * 1024]);
+            }
+            catch (Exception ex)
+            {
+                ended.TrySetResult(ex);
+            }
+        });
+        var client = await test.ConnectAsync();
+        await client.SendAsync("go\n");
+        await client.ReadExactlyAsync(1024).Within();
+
+        client.Socket.LingerState = new LingerOption(true, 0);
+        await client.DisposeAsync();
+
+        Assert.IsType<StreamClosedException>(await ended.Task.Within());
+        await using var other = await test.ConnectAsync();
+        await other.SendAsync("x\n");
+        Assert.Equal(1024, (await other.ReadExactlyAsync(1024).Within()).Length);
+    }
+
+    [Fact]
+    public async Task HandlerThatKeepsItsStream_TheConnectionClosesWhenItReturns_AndLaterUseThrows()
+    {
+        var kept = new TaskCompletionSource<IOStream>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var test = TestServer.Start(async (stream, _) =>
+        {
+            await stream.WriteAsync("bye\n");
+            kept.TrySetResult(stream);
+        });
+        await using var client = await test.ConnectAsync();
+
+        var (data, end) = await client.ReadToEndAsync().Within();
+        Assert.Equal("bye\n", System.Text.Encoding.ASCII.GetString(data));
+        Assert.Equal(ClientEnd.Fin, end);
+        var stream = await kept.Task.Within();
+        Assert.True(stream.IsClosed);
+        await Assert.ThrowsAsync<StreamClosedException>(() => stream.ReadUntilAsync("\n").AsTask()).Within();
+        await Assert.ThrowsAsync<StreamClosedException>(() => stream.WriteAsync("late").AsTask()).Within();
+    }
+
+    [Fact]
+    public async Task HandlerThatHangs_DoesNotHoldUpOtherConnections()
+    {
+        var hung = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var test = TestServer.Start(async (stream, address) =>
+        {
+            var line = await stream.ReadUntilAsync("\n");
+            if (line[0] == (byte)'h')
+            {
+                hung.TrySetResult();
+                await Task.Delay(Timeout.Infinite, stream.ClosingRequested);
+            }
+
+            await stream.WriteAsync(line);
+            await EchoTests.EchoLinesAsync(stream, address);
+        });
+        await using var stuck = await test.ConnectAsync();
+        await stuck.SendAsync("hang\n");
+        await hung.Task.Within();
+
+        for (var i = 0; i < 20; i++)
+        {
+            await using var client = await test.ConnectAsync();
+            await client.SendAsync($"line {i}\n");
+            Assert.Equal($"line {i}\n", await client.ReadLineAsync().Within());
+        }
+    }
+}

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using System.Threading.Channels;
+
+namespace Turbo.Kestrel.Tests.Infrastructure;
+
+/// <summary>
+/// The example EchoHost as a child process on 127.0.0.1 (both ports picked by the kernel), for tests that push a
+/// whole process to a limit (file descriptors). Its console log is read line by line; disposing it kills it.
+/// </summary>
+internal sealed partial class EchoHostProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
+    private readonly List<string> _seen = [];
+
+    private EchoHostProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line)
+            {
+                _lines.Writer.TryWrite(line);
+            }
+        };
+        process.BeginOutputReadLine();
+    }
+
+    public int Id => _process.Id;
+
+    public int Port { get; private set; }
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>CPU time the process has used (user + system), from /proc.</summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            var fields = File.ReadAllText($"/proc/{Id}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var ticks = long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+            return TimeSpan.FromSeconds(ticks / 100.0);
+        }
+    }
+
+    /// <summary>How many descriptors the process has open.</summary>
+    public int OpenDescriptors => Directory.GetFiles($"/proc/{Id}/fd").Length;
+
+    public static async Task<EchoHostProcess> StartAsync()
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { EchoHostDll(), "--urls", "http://127.0.0.1:0", "--Turbo:Servers:Echo:Endpoints:Main:Url=tcp://127.0.0.1:0" },
+            RedirectStandardOutput = true,
+            WorkingDirectory = Path.GetDirectoryName(EchoHostDll())!,
+        };
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        var host = new EchoHostProcess(Process.Start(info)!);
+        var listening = await host.WaitForLineAsync(l => ListeningLine().IsMatch(l));
+        host.Port = int.Parse(ListeningLine().Match(listening).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        return host;
+    }
+
+    /// <summary>Sets the process's soft file-descriptor limit (util-linux prlimit).</summary>
+    public async Task SetDescriptorLimitAsync(int limit)
+    {
+        using var prlimit = Process.Start(new ProcessStartInfo("prlimit", $"--pid {Id} --nofile={limit}:") { RedirectStandardError = true })!;
+        await prlimit.WaitForExitAsync().Within();
+        Assert.True(prlimit.ExitCode == 0, await prlimit.StandardError.ReadToEndAsync());
+    }
+
+    /// <summary>Waits for a console line matching <paramref name="match"/> (seen before or arriving later).</summary>
+    public async Task<string> WaitForLineAsync(Func<string, bool> match)
+    {
+        if (_seen.FirstOrDefault(match) is { } earlier)
+        {
+            return earlier;
+        }
+
+        using var timeout = new CancellationTokenSource(Timeouts.Default);
+        while (true)
+        {
+            var line = await _lines.Reader.ReadAsync(timeout.Token);
+            _seen.Add(line);
+            if (match(line))
+            {
+                return line;
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync().Within();
+        }
+
+        _process.Dispose();
+    }
+
+    /// <summary>The EchoHost built beside this test assembly (same configuration).</summary>
+    private static string EchoHostDll()
+    {
+        var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var framework = testBin.Name;
+        var configuration = testBin.Parent!.Name;
+        var root = testBin.Parent.Parent!.Parent!.Parent!.Parent!.FullName;
+        return Path.Combine(root, "example", "EchoHost", "bin", configuration, framework, "EchoHost.dll");
+    }
+
+    [GeneratedRegex(@"Server Echo is listening on 127\.0\.0\.1:(\d+)\.")]
+    private static partial Regex ListeningLine();
+}

@@ -378,7 +378,7 @@ public abstract class TcpServer : IAsyncDisposable
             throw new InvalidOperationException($"Server {Name}: ProxyProtocol.Mode is {ProxyProtocol.Mode}, but no TrustedProxies are given; a PROXY header is accepted only from listed proxies.");
         }
 
-        return new Proxy.ProxyProtocolMiddleware(ProxyProtocol, logger);
+        return new Proxy.ProxyProtocolMiddleware(ProxyProtocol, logger, IOLoop.TimeProvider);
     }
 
     /// <summary>The server's TLS, once it has any; configuration reloads rotate its certificate.</summary>

@@ -15,6 +15,8 @@ namespace Turbo.Kestrel.Proxy;
 /// </summary>
 internal static class ProxyHeaderParser
 {
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>The v1 line may not be longer than this, CRLF included.</summary>
     public const int MaxV1Length = 107;
 
@@ -104,12 +106,23 @@ internal static class ProxyHeaderParser
                 return Fail($"PROXY v2: {body.Length} bytes cannot hold the {addressLength}-byte address block", out error);
             }
 
-            (source, destination) = family switch
+            switch (family)
             {
-                1 => ((EndPoint?)Ip(body.AsSpan(0, 4), body.AsSpan(8, 2)), (EndPoint?)Ip(body.AsSpan(4, 4), body.AsSpan(10, 2))),
-                2 => (Ip(body.AsSpan(0, 16), body.AsSpan(32, 2)), Ip(body.AsSpan(16, 16), body.AsSpan(34, 2))),
-                _ => (Unix(body.AsSpan(0, 108)), Unix(body.AsSpan(108, 108))),
-            };
+                case 1:
+                    (source, destination) = (Ip(body.AsSpan(0, 4), body.AsSpan(8, 2)), Ip(body.AsSpan(4, 4), body.AsSpan(10, 2)));
+                    break;
+                case 2:
+                    (source, destination) = (Ip(body.AsSpan(0, 16), body.AsSpan(32, 2)), Ip(body.AsSpan(16, 16), body.AsSpan(34, 2)));
+                    break;
+                default:
+                    if (!TryUnix(body.AsSpan(0, 108), out var sourcePath) || !TryUnix(body.AsSpan(108, 108), out var destinationPath))
+                    {
+                        return Fail("PROXY v2: a unix address is not a NUL-terminated UTF-8 path of at most 107 bytes", out error);
+                    }
+
+                    (source, destination) = (sourcePath, destinationPath);
+                    break;
+            }
         }
 
         var tlvs = new List<ProxyTlv>();
@@ -209,11 +222,36 @@ internal static class ProxyHeaderParser
     private static IPEndPoint Ip(ReadOnlySpan<byte> address, ReadOnlySpan<byte> port) =>
         new(new IPAddress(address), BinaryPrimitives.ReadUInt16BigEndian(port));
 
-    private static UnixDomainSocketEndPoint? Unix(ReadOnlySpan<byte> path)
+    /// <summary>
+    /// Reads a 108-byte unix address: a UTF-8 path ended by NUL (null when empty, as for an unbound client or an
+    /// abstract socket). False when there is no NUL or the bytes are not UTF-8 (found by fuzzing: .NET cannot hold
+    /// such a path, and its constructor throws).
+    /// </summary>
+    private static bool TryUnix(ReadOnlySpan<byte> path, out UnixDomainSocketEndPoint? endPoint)
     {
+        endPoint = null;
         var end = path.IndexOf((byte)0);
-        var text = Encoding.UTF8.GetString(end < 0 ? path : path[..end]);
-        return text.Length == 0 ? null : new UnixDomainSocketEndPoint(text);
+        if (end < 0)
+        {
+            return false;
+        }
+
+        string text;
+        try
+        {
+            text = StrictUtf8.GetString(path[..end]);
+        }
+        catch (DecoderFallbackException)
+        {
+            return false;
+        }
+
+        if (text.Length > 0)
+        {
+            endPoint = new UnixDomainSocketEndPoint(text);
+        }
+
+        return true;
     }
 
     private static ProxyParseStatus Fail(string message, out string? error)

@@ -9,7 +9,7 @@ namespace Turbo.Kestrel.Proxy;
 /// Reads the PROXY header in front of a connection, before TLS and the handler: from a trusted proxy, complete and
 /// valid within the header timeout, or the connection is closed. Only the header's bytes are consumed.
 /// </summary>
-internal sealed class ProxyProtocolMiddleware(ProxyProtocolOptions options, ILogger logger)
+internal sealed class ProxyProtocolMiddleware(ProxyProtocolOptions options, ILogger logger, TimeProvider time)
 {
     private readonly ProxyProtocolMode _mode = options.Mode;
     private readonly IPNetwork[] _trusted = [.. options.TrustedProxies];
@@ -44,7 +44,7 @@ internal sealed class ProxyProtocolMiddleware(ProxyProtocolOptions options, ILog
     private async Task<ProxyHeader?> ReadHeaderAsync(ConnectionContext connection)
     {
         var input = connection.Transport.Input;
-        using var timeout = new CancellationTokenSource(_timeout);
+        using var timeout = new CancellationTokenSource(_timeout, time);
         try
         {
             while (true)
@@ -69,6 +69,12 @@ internal sealed class ProxyProtocolMiddleware(ProxyProtocolOptions options, ILog
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
             return Reject(connection, $"no complete PROXY header within {_timeout}");
+        }
+#pragma warning disable CA1031 // A reset (or anything else) before the handler runs closes only this connection.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            return Reject(connection, $"the connection failed inside the PROXY header ({ex.GetType().Name}: {ex.Message})");
         }
     }
 

@@ -101,14 +101,20 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    /// <summary>The EchoHost built beside this test assembly (same configuration).</summary>
+    /// <summary>
+    /// The EchoHost the solution build made beside this test assembly (same configuration). It is not a project
+    /// reference: that would copy its appsettings.json into the tests' folder, where the hosted tests would read it.
+    /// </summary>
     private static string EchoHostDll()
     {
         var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var framework = testBin.Name;
         var configuration = testBin.Parent!.Name;
         var root = testBin.Parent.Parent!.Parent!.Parent!.Parent!.FullName;
-        return Path.Combine(root, "example", "EchoHost", "bin", configuration, framework, "EchoHost.dll");
+        var dll = Path.Combine(root, "example", "EchoHost", "bin", configuration, framework, "EchoHost.dll");
+        return File.Exists(dll)
+            ? dll
+            : throw new FileNotFoundException($"{dll} is missing: build the solution (./test.sh does) before running this test.", dll);
     }
 
     [GeneratedRegex(@"Server Echo is listening on 127\.0\.0\.1:(\d+)\.")]

@@ -147,6 +147,45 @@ public class ProxyHeaderParserTests
         Assert.Contains(reason, error, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Fuzzing regression (fuzz/findings/proxy/crash-048b61a038bed652): a unix path filling all 108 bytes with no NUL,
+    /// or bytes that are not UTF-8, made UnixDomainSocketEndPoint throw out of the parser.
+    /// </summary>
+    [Theory]
+    [InlineData("unterminated")]
+    [InlineData("not-utf8")]
+    public void V2_UnixPathThatCannotBeAPath_IsInvalid_NotAnException(string kind)
+    {
+        var body = new byte[216];
+        if (kind == "unterminated")
+        {
+            Array.Fill(body, (byte)'0', 0, 108);
+        }
+        else
+        {
+            Encoding.ASCII.GetBytes("/tmp/src.sock").CopyTo(body, 0);
+            byte[] invalid = [(byte)'/', 0xF5, 0xF5, 0xF5, (byte)'.', (byte)'s'];
+            invalid.CopyTo(body, 108);
+        }
+
+        Assert.Equal(ProxyParseStatus.Invalid, Parse(V2(0x21, 0x31, body), out var error));
+        Assert.Contains("unix address", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void V2_UnixPathOf107BytesAndAnAbstractSocket_Parse()
+    {
+        var body = new byte[216];
+        var longest = "/" + new string('p', 106);
+        Encoding.ASCII.GetBytes(longest).CopyTo(body, 0);
+        body[109] = (byte)'x'; // an abstract socket: the path starts with NUL
+
+        var header = Parsed(V2(0x21, 0x31, body));
+
+        Assert.Equal(longest, Assert.IsType<UnixDomainSocketEndPoint>(header.Source).ToString());
+        Assert.Null(header.Destination);
+    }
+
     [Fact]
     public void V2_TlvRunningPastTheHeader_IsInvalid()
     {

@@ -8,8 +8,10 @@ namespace Turbo.Kestrel;
 /// logs it once and counts it. Null turns a limit off; all are off by default, as in Turbo and Tornado.
 /// </summary>
 /// <remarks>
-/// Timeouts are checked once a second (Kestrel's heartbeat), on the loop's <see cref="IOLoop.TimeProvider"/>, so a
-/// connection is closed between the timeout and one second after it. Changes apply to connections accepted afterwards.
+/// Timeouts are checked once a second (Kestrel's heartbeat), on the loop's <see cref="IOLoop.TimeProvider"/>: a
+/// connection is never closed before its timeout, and at most one second after it (two for the idle timeout, whose
+/// activity the heartbeat stamps so that moving bytes costs no clock read). Changes apply to connections accepted
+/// afterwards.
 /// A read or write pending when a limit closes the connection throws <see cref="StreamClosedException"/> with a
 /// <see cref="TimeoutException"/> inside that names the limit.
 /// </remarks>

@@ -1,14 +1,18 @@
 namespace Turbo.Kestrel.Limits;
 
 /// <summary>
-/// The timestamps one connection's timeouts are judged by. The connection's stream and output queue record what
-/// happens (cheaply: a timestamp and a store); the <see cref="ConnectionWatchdog"/>'s heartbeat judges them.
+/// What one connection's timeouts are judged by. The connection's stream and output queue record what happens; the
+/// <see cref="ConnectionWatchdog"/>'s heartbeat judges it. Bytes moving, the common case, cost one store and no clock
+/// read: the heartbeat stamps the activity it finds with its own time, which is never before the activity happened,
+/// so a connection is never closed early. Only waits (a flush the peer holds up, a read holding part of a message)
+/// read the clock, and those are on paths that await anyway.
 /// </summary>
 internal sealed class ConnectionWatch(ConnectionLimits limits, TimeProvider time)
 {
     private const long None = 0;
 
     private long _lastActivity = time.GetTimestamp();
+    private bool _active;
     private long _writeWaitingSince;
     private long _messageStartedAt;
     private long _messageStartBytes;
@@ -32,7 +36,7 @@ internal sealed class ConnectionWatch(ConnectionLimits limits, TimeProvider time
     /// <summary>Bytes arrived: <paramref name="buffered"/> is how many the pending read now holds.</summary>
     public void OnBytesArrived(long buffered)
     {
-        Volatile.Write(ref _lastActivity, time.GetTimestamp());
+        _active = true;
         if (Volatile.Read(ref _messageStartedAt) != None)
         {
             Volatile.Write(ref _messageBytes, buffered);
@@ -61,13 +65,24 @@ internal sealed class ConnectionWatch(ConnectionLimits limits, TimeProvider time
     /// <summary>The transport took a write's bytes.</summary>
     public void OnWriteDone()
     {
-        Volatile.Write(ref _writeWaitingSince, None);
-        Volatile.Write(ref _lastActivity, time.GetTimestamp());
+        if (_writeWaitingSince != None)
+        {
+            Volatile.Write(ref _writeWaitingSince, None);
+        }
+
+        _active = true;
     }
 
     /// <summary>Which limit the connection has broken at <paramref name="now"/>, if any.</summary>
     public LimitBreach? Check(long now)
     {
+        if (Volatile.Read(ref _active))
+        {
+            // Bytes moved since the last heartbeat: the connection was active at the latest now.
+            Volatile.Write(ref _active, false);
+            Volatile.Write(ref _lastActivity, now);
+        }
+
         if (Limits.WriteTimeout is { } writeTimeout
             && Volatile.Read(ref _writeWaitingSince) is var since and not None
             && time.GetElapsedTime(since, now) > writeTimeout)

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Turbo.Kestrel.Limits;
 
 namespace Turbo.Kestrel;
 
@@ -8,18 +9,17 @@ namespace Turbo.Kestrel;
 /// logs it once and counts it. Null turns a limit off; all are off by default, as in Turbo and Tornado.
 /// </summary>
 /// <remarks>
-/// Timeouts are checked once a second (Kestrel's heartbeat), on the loop's <see cref="IOLoop.TimeProvider"/>: a
+/// Timeouts are checked once a second (the server's heartbeat), on the loop's <see cref="IOLoop.TimeProvider"/>: a
 /// connection is never closed before its timeout, and at most one second after it (two for the idle timeout, whose
 /// activity the heartbeat stamps so that moving bytes costs no clock read). Changes apply to connections accepted
-/// afterwards.
+/// afterwards. When the server is hosted, the <c>Limits</c> configuration section is laid over the values set in code
+/// before the host started, at start and at each configuration reload (a key that is absent keeps the code's value).
 /// A read or write pending when a limit closes the connection throws <see cref="StreamClosedException"/> with a
 /// <see cref="TimeoutException"/> inside that names the limit.
 /// </remarks>
 public sealed class ConnectionLimits
 {
-    private int? _maxConnections;
-    private TimeSpan? _idleTimeout;
-    private TimeSpan? _writeTimeout;
+    private LimitValues _values = LimitValues.None;
 
     /// <summary>
     /// The most connections the server holds at once, over all its endpoints (a connection counts from accept, through
@@ -28,20 +28,31 @@ public sealed class ConnectionLimits
     /// </summary>
     public int? MaxConnections
     {
-        get => _maxConnections;
-        set => _maxConnections = value is < 1
-            ? throw new ArgumentOutOfRangeException(nameof(value), value, "MaxConnections must be at least 1 (null: no limit).")
-            : value;
+        get => Current.MaxConnections;
+        set
+        {
+            if (value is < 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxConnections must be at least 1 (null: no limit).");
+            }
+
+            Update(values => values with { MaxConnections = value });
+        }
     }
 
     /// <summary>
-    /// How long a connection may go without a byte either way: no bytes arriving and no write completing. The handler's
-    /// own time counts (a handler that computes for longer than this without I/O loses its connection). Null: no limit.
+    /// How long a connection may go without a byte either way: no bytes arriving and no write completing (a large write
+    /// counts as activity each time the peer takes a 64 KiB piece). The handler's own time counts (a handler that
+    /// computes for longer than this without I/O loses its connection). Null: no limit.
     /// </summary>
     public TimeSpan? IdleTimeout
     {
-        get => _idleTimeout;
-        set => _idleTimeout = Positive(value, nameof(IdleTimeout));
+        get => Current.IdleTimeout;
+        set
+        {
+            ThrowIfNotPositive(value, nameof(IdleTimeout));
+            Update(values => values with { IdleTimeout = value });
+        }
     }
 
     /// <summary>
@@ -51,31 +62,53 @@ public sealed class ConnectionLimits
     /// </summary>
     public TimeSpan? WriteTimeout
     {
-        get => _writeTimeout;
-        set => _writeTimeout = Positive(value, nameof(WriteTimeout));
+        get => Current.WriteTimeout;
+        set
+        {
+            ThrowIfNotPositive(value, nameof(WriteTimeout));
+            Update(values => values with { WriteTimeout = value });
+        }
     }
 
     /// <summary>
     /// The slowest a started message may arrive (slowloris): once a read has received part of what it waits for, the
     /// rest must come at <see cref="MinDataRate.BytesPerSecond"/> on average, measured after
     /// <see cref="MinDataRate.GracePeriod"/>. A read waiting for a message to begin is governed by
-    /// <see cref="IdleTimeout"/> instead. Null: no limit.
+    /// <see cref="IdleTimeout"/> instead. Streaming reads (the <c>onChunk</c> overloads) hand over every byte as it
+    /// arrives, so no message is ever held partly: use <see cref="IdleTimeout"/> for them. Null: no limit.
     /// </summary>
-    public MinDataRate? MinReadRate { get; set; }
-
-    /// <summary>True when any timeout is set, so connections need the heartbeat.</summary>
-    internal bool HasTimeouts => IdleTimeout is not null || WriteTimeout is not null || MinReadRate is not null;
-
-    /// <summary>A copy, so a connection keeps the limits it was accepted with.</summary>
-    internal ConnectionLimits Snapshot() => new()
+    public MinDataRate? MinReadRate
     {
-        _maxConnections = _maxConnections,
-        _idleTimeout = _idleTimeout,
-        _writeTimeout = _writeTimeout,
-        MinReadRate = MinReadRate,
-    };
+        get => Current.MinReadRate;
+        set => Update(values => values with { MinReadRate = value });
+    }
 
-    private static TimeSpan? Positive(TimeSpan? value, string name) => value is { } v && v <= TimeSpan.Zero
-        ? throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive (null: no limit).")
-        : value;
+    /// <summary>The limits as they are now: one consistent set.</summary>
+    internal LimitValues Current => Volatile.Read(ref _values);
+
+    /// <summary>Replaces every limit at once (a configuration reload).</summary>
+    internal void Replace(LimitValues values) => Volatile.Write(ref _values, values);
+
+    private void Update(Func<LimitValues, LimitValues> change)
+    {
+        var seen = Current;
+        while (true)
+        {
+            var previous = Interlocked.CompareExchange(ref _values, change(seen), seen);
+            if (ReferenceEquals(previous, seen))
+            {
+                return;
+            }
+
+            seen = previous;
+        }
+    }
+
+    private static void ThrowIfNotPositive(TimeSpan? value, string name)
+    {
+        if (value is { } v && v <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive (null: no limit).");
+        }
+    }
 }

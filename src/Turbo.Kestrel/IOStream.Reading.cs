@@ -78,11 +78,26 @@ public partial class IOStream
     /// <param name="cancellationToken">Cancels the wait; bytes already received stay buffered.</param>
     /// <returns>The bytes read.</returns>
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
-    /// <exception cref="StreamClosedException">The stream closed before enough bytes arrived.</exception>
+    /// <exception cref="StreamClosedException">The stream closed before enough bytes arrived; or, without <paramref name="partial"/>,
+    /// <paramref name="count"/> is above <see cref="MaxBufferSize"/>: the read could never complete, so the connection is closed at once
+    /// and the exception's <see cref="Exception.InnerException"/> is a <see cref="StreamBufferFullException"/>.</exception>
     public ValueTask<byte[]> ReadBytesAsync(int count, bool partial = false, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         BeginRead();
+        if (!partial && count > MaxBufferSize)
+        {
+            // It could only complete by holding more than the limit: fail now, before any byte is buffered for it.
+            try
+            {
+                return ValueTask.FromException<byte[]>(BufferFull(count, "A read asked for {0} bytes"));
+            }
+            finally
+            {
+                EndRead();
+            }
+        }
+
         return Read<CountRead, byte[]>(new CountRead(count, partial), endsRead: true, cancellationToken);
     }
 
@@ -352,18 +367,22 @@ public partial class IOStream
 
     private void ThrowIfBufferFull(long examined)
     {
-        var limit = MaxBufferSize;
-        if (examined <= limit)
+        if (examined > MaxBufferSize)
         {
-            return;
+            throw BufferFull(examined, "A read looked at {0} bytes without completing");
         }
+    }
 
-        TurboLog.BufferFull(_logger, ConnectionId, examined, limit);
+    /// <summary>The buffer limit is hit: logs it, closes the connection, and makes the read's exception.</summary>
+    private StreamClosedException BufferFull(long bytes, string what)
+    {
+        var limit = MaxBufferSize;
+        TurboLog.BufferFull(_logger, ConnectionId, bytes, limit);
         var cause = new StreamBufferFullException(
-            $"A read looked at {examined} bytes without completing, more than MaxBufferSize ({limit} bytes).");
+            string.Format(System.Globalization.CultureInfo.InvariantCulture, what, bytes) + $", more than MaxBufferSize ({limit} bytes).");
         ReleaseBuffered();
         _ = CloseCoreAsync();
-        throw new StreamClosedException("The connection was closed: " + cause.Message, cause);
+        return new StreamClosedException("The connection was closed: " + cause.Message, cause);
     }
 
     private UnsatisfiableReadException Unsatisfiable(int maxBytes)

@@ -37,7 +37,7 @@ public abstract class TcpServer : IAsyncDisposable
     private int _stops;
     private TlsEndpoint? _tls;
     private ConnectionWatchdog? _watchdog;
-    private ConnectionLimits? _codeLimits;
+    private LimitValues? _codeLimits;
     private readonly SslOptions? _constructorSslOptions;
 
     /// <summary>Creates the server (Turbo's <c>TCPServer(io_loop, ssl_options, max_buffer_size)</c>).</summary>
@@ -458,7 +458,7 @@ public abstract class TcpServer : IAsyncDisposable
     /// </summary>
     internal void ApplyLimits(Hosting.LimitSettings? settings)
     {
-        var fromCode = _codeLimits ??= Limits.Snapshot();
+        var fromCode = _codeLimits ??= Limits.Current;
         (settings ?? new Hosting.LimitSettings(null, null, null, null)).ApplyTo(Limits, fromCode);
     }
 

@@ -94,4 +94,8 @@ internal static partial class TurboLog
     [LoggerMessage(EventId = 61, EventName = "AcceptResumed", Level = LogLevel.Information,
         Message = "Accepting on {EndPoint} works again.")]
     public static partial void AcceptResumed(ILogger logger, string endPoint);
+
+    [LoggerMessage(EventId = 62, EventName = "AcceptedConnectionDropped", Level = LogLevel.Debug,
+        Message = "A connection accepted on {EndPoint} could not be set up and was closed; accepting goes on.")]
+    public static partial void AcceptedConnectionDropped(ILogger logger, string endPoint, Exception error);
 }

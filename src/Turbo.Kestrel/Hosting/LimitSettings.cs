@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Turbo.Kestrel.Limits;
 
 namespace Turbo.Kestrel.Hosting;
 
@@ -10,11 +11,9 @@ namespace Turbo.Kestrel.Hosting;
 internal sealed record LimitSettings(int? MaxConnections, TimeSpan? IdleTimeout, TimeSpan? WriteTimeout, MinDataRate? MinReadRate)
 {
     /// <summary>Sets <paramref name="limits"/> to <paramref name="fromCode"/> with this section's values on top.</summary>
-    public void ApplyTo(ConnectionLimits limits, ConnectionLimits fromCode)
-    {
-        limits.MaxConnections = MaxConnections ?? fromCode.MaxConnections;
-        limits.IdleTimeout = IdleTimeout ?? fromCode.IdleTimeout;
-        limits.WriteTimeout = WriteTimeout ?? fromCode.WriteTimeout;
-        limits.MinReadRate = MinReadRate ?? fromCode.MinReadRate;
-    }
+    public void ApplyTo(ConnectionLimits limits, LimitValues fromCode) => limits.Replace(new LimitValues(
+        MaxConnections ?? fromCode.MaxConnections,
+        IdleTimeout ?? fromCode.IdleTimeout,
+        WriteTimeout ?? fromCode.WriteTimeout,
+        MinReadRate ?? fromCode.MinReadRate));
 }

@@ -3,23 +3,23 @@ namespace Turbo.Kestrel.Limits;
 /// <summary>
 /// What one connection's timeouts are judged by. The connection's stream and output queue record what happens; the
 /// <see cref="ConnectionWatchdog"/>'s heartbeat judges it. Bytes moving, the common case, cost one store and no clock
-/// read: the heartbeat stamps the activity it finds with its own time, which is never before the activity happened,
-/// so a connection is never closed early. Only waits (a flush the peer holds up, a read holding part of a message)
+/// read: the heartbeat takes the activity flag and then reads the clock, so the time it stamps is never before the
+/// activity happened, and a connection is never closed early. Only waits (a flush the peer holds up, a read holding part of a message)
 /// read the clock, and those are on paths that await anyway.
 /// </summary>
-internal sealed class ConnectionWatch(ConnectionLimits limits, TimeProvider time)
+internal sealed class ConnectionWatch(LimitValues limits, TimeProvider time)
 {
     private const long None = 0;
 
     private long _lastActivity = time.GetTimestamp();
-    private bool _active;
+    private int _active;
     private long _writeWaitingSince;
     private long _messageStartedAt;
     private long _messageStartBytes;
     private long _messageBytes;
 
     /// <summary>The limits the connection was accepted with.</summary>
-    public ConnectionLimits Limits { get; } = limits;
+    public LimitValues Limits { get; } = limits;
 
     /// <summary>The stream to abort when a limit is hit.</summary>
     public IOStream? Stream { get; set; }
@@ -36,7 +36,7 @@ internal sealed class ConnectionWatch(ConnectionLimits limits, TimeProvider time
     /// <summary>Bytes arrived: <paramref name="buffered"/> is how many the pending read now holds.</summary>
     public void OnBytesArrived(long buffered)
     {
-        _active = true;
+        _active = 1;
         if (Volatile.Read(ref _messageStartedAt) != None)
         {
             Volatile.Write(ref _messageBytes, buffered);
@@ -70,16 +70,16 @@ internal sealed class ConnectionWatch(ConnectionLimits limits, TimeProvider time
             Volatile.Write(ref _writeWaitingSince, None);
         }
 
-        _active = true;
+        _active = 1;
     }
 
     /// <summary>Which limit the connection has broken at <paramref name="now"/>, if any.</summary>
     public LimitBreach? Check(long now)
     {
-        if (Volatile.Read(ref _active))
+        if (Volatile.Read(ref _active) != 0 && Interlocked.Exchange(ref _active, 0) != 0)
         {
-            // Bytes moved since the last heartbeat: the connection was active at the latest now.
-            Volatile.Write(ref _active, false);
+            // Bytes moved since the last heartbeat, before the flag was taken: the clock read after it is never early.
+            now = time.GetTimestamp();
             Volatile.Write(ref _lastActivity, now);
         }
 

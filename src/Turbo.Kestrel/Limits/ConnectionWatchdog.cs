@@ -6,8 +6,8 @@ namespace Turbo.Kestrel.Limits;
 /// <summary>
 /// One server's connection limits: admits connections up to <see cref="ConnectionLimits.MaxConnections"/> (over all
 /// its endpoints), and runs a heartbeat, once a second, that closes connections which broke a timeout. The heartbeat
-/// runs only while some connection has a timeout; each connection costs a timestamp per read and write, and nothing
-/// when no timeout is set.
+/// runs only while some connection has a timeout; a watched connection costs a flag store per read and write (the
+/// heartbeat reads the clock), and one with no timeout set costs nothing.
 /// </summary>
 internal sealed class ConnectionWatchdog(TcpServer server, TimeProvider time, ILogger logger)
 {
@@ -37,13 +37,24 @@ internal sealed class ConnectionWatchdog(TcpServer server, TimeProvider time, IL
     /// <summary>Counts a new connection in, or refuses it when the server is full.</summary>
     public bool TryAdmit(string connectionId)
     {
-        var admitted = Interlocked.Increment(ref _active);
-        if (server.Limits.MaxConnections is not { } max || admitted <= max)
+        if (server.Limits.MaxConnections is not { } max)
         {
+            Interlocked.Increment(ref _active);
             return true;
         }
 
-        Interlocked.Decrement(ref _active);
+        var active = Volatile.Read(ref _active);
+        while (active < max)
+        {
+            var seen = Interlocked.CompareExchange(ref _active, active + 1, active);
+            if (seen == active)
+            {
+                return true;
+            }
+
+            active = seen;
+        }
+
         Interlocked.Increment(ref _refused);
         TurboLog.ConnectionRefused(logger, connectionId, server.Name, max);
         ReportRefusals(max);
@@ -56,8 +67,8 @@ internal sealed class ConnectionWatchdog(TcpServer server, TimeProvider time, IL
     /// <summary>A watch for a new connection's timeouts, or null when none is set.</summary>
     public ConnectionWatch? Watch()
     {
-        var limits = server.Limits;
-        return limits.HasTimeouts ? new ConnectionWatch(limits.Snapshot(), time) : null;
+        var limits = server.Limits.Current;
+        return limits.HasTimeouts ? new ConnectionWatch(limits, time) : null;
     }
 
     /// <summary>Puts a connection under the heartbeat.</summary>
@@ -72,7 +83,19 @@ internal sealed class ConnectionWatchdog(TcpServer server, TimeProvider time, IL
             }
 
             _head = watch;
-            _timer ??= time.CreateTimer(static s => ((ConnectionWatchdog)s!).Beat(), this, Heartbeat, Heartbeat);
+            _timer ??= StartHeartbeat();
+        }
+    }
+
+    /// <summary>
+    /// The heartbeat timer, started without the current execution context: it outlives the connection that starts it,
+    /// and must not carry that connection's logging scope or async locals into every later beat.
+    /// </summary>
+    private ITimer StartHeartbeat()
+    {
+        using (ExecutionContext.SuppressFlow())
+        {
+            return time.CreateTimer(static s => ((ConnectionWatchdog)s!).Beat(), this, Heartbeat, Heartbeat);
         }
     }
 

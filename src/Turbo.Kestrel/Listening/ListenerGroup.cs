@@ -91,7 +91,7 @@ internal sealed class ListenerGroup : IDisposable
             });
         }
 
-        var kestrel = new KestrelServer(Options.Create(options), new PreboundListenerFactory(loggerFactory, group, watchdog.Time), loggerFactory);
+        var kestrel = new KestrelServer(Options.Create(options), new PreboundListenerFactory(loggerFactory, group), loggerFactory);
         try
         {
             kestrel.StartAsync(NoHttpApplication.Instance, CancellationToken.None).GetAwaiter().GetResult();

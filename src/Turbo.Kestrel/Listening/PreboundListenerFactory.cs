@@ -10,7 +10,7 @@ namespace Turbo.Kestrel.Listening;
 /// Kestrel's transport, fed with sockets Turbo.Kestrel bound itself: binding happens in <c>Listen</c> (so its errors
 /// surface there), accepting in <see cref="SocketListener"/>, connections on Kestrel's socket transport.
 /// </summary>
-internal sealed class PreboundListenerFactory(ILoggerFactory loggerFactory, ListenerGroup group, TimeProvider time) : IConnectionListenerFactory
+internal sealed class PreboundListenerFactory(ILoggerFactory loggerFactory, ListenerGroup group) : IConnectionListenerFactory
 {
     /// <summary>Kestrel's own category for its socket transport, so its connection logs stay where users look.</summary>
     private const string TransportCategory = "Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets";
@@ -25,9 +25,9 @@ internal sealed class PreboundListenerFactory(ILoggerFactory loggerFactory, List
         // The socket listens already; listening again sets the backlog this listener was asked for.
         bound.Socket.Listen(bound.Backlog);
         // The accept loop's retry timer must work when no descriptor is left: start the runtime's timer thread now.
-        time.CreateTimer(static _ => { }, null, TimeSpan.FromDays(1), Timeout.InfiniteTimeSpan).Dispose();
+        TimeProvider.System.CreateTimer(static _ => { }, null, TimeSpan.FromDays(1), Timeout.InfiniteTimeSpan).Dispose();
         var factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), loggerFactory.CreateLogger(TransportCategory));
         var logger = loggerFactory.CreateLogger(TurboLog.Category);
-        return new ValueTask<IConnectionListener>(new SocketListener(bound.Socket, factory, group, logger, time));
+        return new ValueTask<IConnectionListener>(new SocketListener(bound.Socket, factory, group, logger));
     }
 }

@@ -15,16 +15,21 @@ namespace Turbo.Kestrel.Listening;
 /// Unlike Kestrel's own listener, which retries every failed accept at once, an accept that fails for lack of
 /// resources (no file descriptors left: EMFILE/ENFILE; no buffers) backs off from 10 ms to 1 s, so a process at its fd
 /// limit waits instead of spinning a core; pending clients stay in the backlog and are accepted once descriptors free
-/// up. Each connection is counted for the <see cref="ListenerGroup"/> the moment it is accepted.
+/// up. The back-off runs on the real clock (it paces the kernel, not the application's time) and ends when the listener
+/// is unbound. Kestrel ends the accept loop for good when <see cref="AcceptAsync"/> throws, so nothing escapes it: a
+/// connection that cannot be set up is dropped and the next one accepted. Each connection is counted for the
+/// <see cref="ListenerGroup"/> once it is set up.
 /// </remarks>
+#pragma warning disable CA1031 // The accept loop must survive whatever one accept or one connection's setup fails with.
 internal sealed class SocketListener(
-    Socket socket, SocketConnectionContextFactory factory, ListenerGroup group, ILogger logger, TimeProvider time) : IConnectionListener
+    Socket socket, SocketConnectionContextFactory factory, ListenerGroup group, ILogger logger) : IConnectionListener
 {
     private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan LastRetry = TimeSpan.FromSeconds(1);
 
     private readonly string _description = ListenSocket.Describe(socket.LocalEndPoint!);
     private readonly bool _isTcp = socket.LocalEndPoint is IPEndPoint;
+    private readonly CancellationTokenSource _unbound = new();
     private int _ended;
 
     public EndPoint EndPoint { get; } = socket.LocalEndPoint!;
@@ -49,11 +54,11 @@ internal sealed class SocketListener(
                 // The client gave up while waiting in the backlog: take the next one.
                 continue;
             }
-            catch (SocketException ex)
+            catch (Exception ex)
             {
-                // Out of descriptors or buffers (or anything else the kernel refuses): wait, do not spin.
+                // Out of descriptors or buffers (or anything else the kernel or runtime refuses): wait, do not spin.
                 retry = retry == TimeSpan.Zero ? FirstRetry : TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, LastRetry.Ticks));
-                TurboLog.AcceptFailed(logger, _description, ex.SocketErrorCode.ToString(), (int)retry.TotalMilliseconds);
+                TurboLog.AcceptFailed(logger, _description, Describe(ex), (int)retry.TotalMilliseconds);
                 if (!await WaitBeforeRetryAsync(retry, cancellationToken).ConfigureAwait(false))
                 {
                     EndAcceptLoop();
@@ -65,56 +70,90 @@ internal sealed class SocketListener(
 
             if (retry != TimeSpan.Zero)
             {
+                retry = TimeSpan.Zero;
                 TurboLog.AcceptResumed(logger, _description);
             }
 
+            if (SetUp(accepted) is { } connection)
+            {
+                group.OnConnectionAccepted();
+                return connection;
+            }
+        }
+    }
+
+    /// <summary>Hands an accepted socket to the transport; null (and the socket closed) when that fails.</summary>
+    private ConnectionContext? SetUp(Socket accepted)
+    {
+        try
+        {
             if (_isTcp)
             {
                 accepted.NoDelay = true;
             }
 
-            group.OnConnectionAccepted();
             return factory.Create(accepted);
+        }
+        catch (Exception ex)
+        {
+            // Typically the peer reset before setup (setting an option on a dead socket fails): drop this one only.
+            TurboLog.AcceptedConnectionDropped(logger, _description, ex);
+            accepted.Dispose();
+            return null;
         }
     }
 
     /// <summary>
-    /// Waits before the next accept; false when cancelled. Kestrel ends the accept loop for good if AcceptAsync throws,
-    /// so nothing may escape: at the descriptor limit even a timer can fail to start (the runtime's timer thread
-    /// needs descriptors), and then the wait blocks this thread instead.
+    /// Waits before the next accept; false when the listener is unbound or the wait cancelled. At the descriptor limit
+    /// even a timer can fail to start (the runtime's timer thread needs descriptors), and then the wait blocks this
+    /// thread instead.
     /// </summary>
     private async ValueTask<bool> WaitBeforeRetryAsync(TimeSpan retry, CancellationToken cancellationToken)
     {
         try
         {
-            await Task.Delay(retry, time, cancellationToken).ConfigureAwait(false);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _unbound.Token);
+            await Task.Delay(retry, TimeProvider.System, stop.Token).ConfigureAwait(false);
             return true;
         }
         catch (OperationCanceledException)
         {
             return false;
         }
-#pragma warning disable CA1031 // Whatever the runtime fails with at the descriptor limit, the accept loop must survive.
         catch (Exception)
-#pragma warning restore CA1031
         {
             Thread.Sleep(retry);
-            return !cancellationToken.IsCancellationRequested;
+            return !cancellationToken.IsCancellationRequested && !_unbound.IsCancellationRequested;
         }
     }
 
     public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
     {
-        socket.Dispose();
+        Unbind();
         return default;
     }
 
     public ValueTask DisposeAsync()
     {
-        socket.Dispose();
+        Unbind();
         factory.Dispose();
         return default;
     }
+
+    private void Unbind()
+    {
+        socket.Dispose();
+        try
+        {
+            _unbound.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Unbound before.
+        }
+    }
+
+    private static string Describe(Exception ex) => ex is SocketException socketError ? socketError.SocketErrorCode.ToString() : ex.GetType().Name + ": " + ex.Message;
 
     private static bool IsClosed(Exception ex) => ex is ObjectDisposedException or OperationCanceledException
         || (ex is SocketException socketError && socketError.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted);
@@ -127,3 +166,4 @@ internal sealed class SocketListener(
         }
     }
 }
+#pragma warning restore CA1031

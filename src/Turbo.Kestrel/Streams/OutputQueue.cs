@@ -15,7 +15,8 @@ namespace Turbo.Kestrel.Streams;
 /// output after everything queued has been flushed; <see cref="Abort"/> fails everything still pending.
 /// Bytes go into the pipe in pieces of at most <see cref="MaxPiece"/>, each flushed before the next: a large write
 /// then holds no more memory than that (the caller's buffer is not copied whole), and each piece the peer takes is
-/// progress the write timeout can see.
+/// progress the write timeout can see. A write whose caller may stop waiting (a cancellable token) and that cannot be
+/// sent at once works from a copy of its unsent bytes, so the caller's buffer is never read after the call returned.
 /// </remarks>
 #pragma warning disable CA1031 // Every flush failure, whatever its type, must fail the pending writes rather than strand them.
 internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? watch = null)
@@ -54,7 +55,8 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
 
             if (_flushing)
             {
-                queued = new PendingWrite(data);
+                // A caller that may stop waiting must not have its buffer read after it did: the write owns a copy.
+                queued = new PendingWrite(cancellationToken.CanBeCanceled ? data.ToArray() : data);
                 (_waiting ??= new Queue<PendingWrite>()).Enqueue(queued);
             }
             else
@@ -89,9 +91,13 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
             return FinishOwnFlush(flush.Result) ? default : ValueTask.FromException(ClosedError());
         }
 
-        return cancellationToken.CanBeCanceled
-            ? new ValueTask(AwaitOwnFlushAsync(flush, rest).AsTask().WaitAsync(cancellationToken))
-            : AwaitOwnFlushAsync(flush, rest);
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return AwaitOwnFlushAsync(flush, rest);
+        }
+
+        // The rest of a large write is sent after a cancelled caller has stopped waiting: it goes from a copy.
+        return new ValueTask(AwaitOwnFlushAsync(flush, rest.IsEmpty ? rest : rest.ToArray()).AsTask().WaitAsync(cancellationToken));
     }
 
     /// <summary>Puts the next piece of <paramref name="rest"/> into the pipe and flushes it.</summary>
@@ -165,22 +171,26 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
         }
     }
 
-    /// <summary>Awaits a flush, telling the watch while it waits for the peer.</summary>
+    /// <summary>Awaits a flush, telling the watch while it waits for the peer (until the flush ends, however it ends).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<FlushResult> AwaitFlushAsync(ValueTask<FlushResult> flush)
     {
-        if (watch is null)
+        if (watch is null || flush.IsCompleted)
+        {
+            var done = await flush.ConfigureAwait(false);
+            watch?.OnWriteDone();
+            return done;
+        }
+
+        watch.OnWriteWaiting();
+        try
         {
             return await flush.ConfigureAwait(false);
         }
-
-        if (!flush.IsCompleted)
+        finally
         {
-            watch.OnWriteWaiting();
+            watch.OnWriteDone();
         }
-
-        var result = await flush.ConfigureAwait(false);
-        watch.OnWriteDone();
-        return result;
     }
 
     /// <summary>After the owner's flush: hands the writer to the queue, or releases it.</summary>

@@ -144,6 +144,8 @@ public class HostedTests
     [InlineData("Turbo:Servers:Echo:Endpoints:Main:Port", "7000", "Turbo:Servers:Echo:Endpoints:Main:Port")]
     [InlineData("Turbo:Servers:Echo:MaxBufferSize", "lots", "Turbo:Servers:Echo:MaxBufferSize")]
     [InlineData("Turbo:Servers:Echo:MaxBufferSize", "0", "Turbo:Servers:Echo:MaxBufferSize")]
+    [InlineData("Turbo:Servers:Echo:MaxBufferSize", "-1", "Turbo:Servers:Echo:MaxBufferSize")]
+    [InlineData("Turbo:Servers:Echo:Limits:IdleTimeout", "00:00:00", "Turbo:Servers:Echo:Limits:IdleTimeout")]
     [InlineData("Turbo:Servers:Echo:Endpoints:Main:Backlog", "-1", "Turbo:Servers:Echo:Endpoints:Main:Backlog")]
     [InlineData("Turbo:Servers:Echo:Endpoints:Main:Url", "http://127.0.0.1:7000", "Turbo:Servers:Echo:Endpoints:Main:Url")]
     [InlineData("Turbo:Servers:Echo:Endpoints:Main:Url", "tcp://127.0.0.1", "Turbo:Servers:Echo:Endpoints:Main:Url")]

@@ -12,4 +12,22 @@ internal static class Timeouts
     public static Task<T> Within<T>(this ValueTask<T> task) => task.AsTask().WaitAsync(Default);
 
     public static Task Within(this ValueTask task) => task.AsTask().WaitAsync(Default);
+
+    /// <summary>
+    /// Waits until <paramref name="condition"/> holds, checking every 10 ms, for state the server updates after an
+    /// event the test cannot await (a slot freed once a rejected connection is torn down). Fails after the timeout.
+    /// </summary>
+    public static async Task UntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Default;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Still not true after {Default.TotalSeconds} s: {what}.");
+            }
+
+            await Task.Delay(10);
+        }
+    }
 }

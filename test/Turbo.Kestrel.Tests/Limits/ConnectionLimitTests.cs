@@ -59,6 +59,115 @@ public class ConnectionLimitTests
     }
 
     [Fact]
+    public async Task MaxConnections_ASlotComesBackWhenAPROXYHeaderIsRejected()
+    {
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        test.Server.Limits.MaxConnections = 1;
+        test.Server.ProxyProtocol.Mode = ProxyProtocolMode.V1;
+        test.Server.ProxyProtocol.TrustedProxies.Add(System.Net.IPNetwork.Parse("127.0.0.0/8"));
+        test.Server.Listen(0, "127.0.0.1");
+
+        for (var i = 0; i < 3; i++)
+        {
+            await using (var bad = await test.ConnectAsync())
+            {
+                await bad.SendAsync("PROXY NONSENSE\r\n");
+                Assert.Empty((await bad.ReadToEndAsync().Within()).Data);
+            }
+
+            await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == 0, "the rejected connection's slot is free");
+        }
+
+        await using var good = await test.ConnectAsync();
+        await good.SendAsync("PROXY TCP4 203.0.113.7 10.0.0.1 4242 7000\r\nhello\n");
+        Assert.Equal("hello\n", await good.ReadLineAsync().Within());
+        Assert.Equal(0, test.Server.Watchdog.RefusedConnections);
+        Assert.Equal(3, test.Logs.Entries.Count(e => e.EventId.Name == "ProxyRejected"));
+    }
+
+    [Fact]
+    public async Task MaxConnections_ASlotComesBackWhenATlsHandshakeFails()
+    {
+        using var certificates = new TestCertificates();
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync, ssl: certificates.Options());
+        test.Server.Limits.MaxConnections = 1;
+        test.Server.Listen(0, "127.0.0.1");
+
+        for (var i = 0; i < 3; i++)
+        {
+            await using (var plain = await test.ConnectAsync())
+            {
+                await plain.SendAsync("not a TLS client hello\n");
+                await plain.ReadToEndAsync().Within();
+            }
+
+            await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == 0, "the failed handshake's slot is free");
+        }
+
+        await using var tls = await TlsClient.ConnectAsync(test.EndPoint);
+        await tls.SendAsync("over tls\n");
+        Assert.Equal("over tls\n", await tls.ReadLineAsync());
+        Assert.Equal(0, test.Server.Watchdog.RefusedConnections);
+    }
+
+    [Fact]
+    public async Task MaxConnections_AFloodOfRefusals_WarnsOncePerTenSeconds_AndCountsEveryOne()
+    {
+        var time = new FakeTimeProvider();
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync, time: time);
+        test.Server.Limits.MaxConnections = 1;
+        test.Server.Listen(0, "127.0.0.1");
+        await using var holder = await ConnectServedAsync(test);
+
+        for (var i = 0; i < 200; i++)
+        {
+            await using var refused = await test.ConnectAsync();
+            Assert.Empty((await refused.ReadToEndAsync().Within()).Data);
+        }
+
+        await Timeouts.UntilAsync(() => test.Server.Watchdog.RefusedConnections == 200, "200 refusals counted");
+        Assert.Single(test.Logs.Entries, e => e.EventId.Name == "MaxConnectionsReached");
+        Assert.Equal(200, test.Logs.Entries.Count(e => e.EventId.Name == "ConnectionRefused" && e.Level == LogLevel.Debug));
+
+        // Ten seconds on: the next refusal reports the ones since the first report (199) and itself.
+        time.Advance(TimeSpan.FromSeconds(10));
+        await using (var late = await test.ConnectAsync())
+        {
+            Assert.Empty((await late.ReadToEndAsync().Within()).Data);
+        }
+
+        await Timeouts.UntilAsync(() => test.Logs.Entries.Count(e => e.EventId.Name == "MaxConnectionsReached") == 2, "a second report");
+        Assert.Contains("refused 200 connections", test.Logs.Entries.Last(e => e.EventId.Name == "MaxConnectionsReached").Message, StringComparison.Ordinal);
+        Assert.True(await PingAsync(holder));
+    }
+
+    [Fact]
+    public async Task IdleTimeout_TheHeartbeatStopsWithTheLastConnection_AndStartsAgainWithTheNext()
+    {
+        var time = new FakeTimeProvider();
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync, time: time);
+        test.Server.Limits.IdleTimeout = TimeSpan.FromSeconds(5);
+        test.Server.Listen(0, "127.0.0.1");
+
+        await using (var first = await test.ConnectAsync())
+        {
+            Assert.True(await PingAsync(first));
+        }
+
+        await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == 0, "the first connection ended");
+        time.Elapse(TimeSpan.FromSeconds(3)); // a beat finds nothing to watch: the timer stops
+
+        await using var second = await test.ConnectAsync();
+        Assert.True(await PingAsync(second));
+        time.Elapse(TimeSpan.FromSeconds(5));
+        Assert.True(await PingAsync(second));
+        time.Elapse(TimeSpan.FromSeconds(7));
+
+        Assert.Empty((await second.ReadToEndAsync().Within()).Data);
+        Assert.Equal(1, test.Server.Watchdog.ClosedBy(LimitKind.IdleTimeout));
+    }
+
+    [Fact]
     public async Task IdleTimeout_SilentConnectionsCloseOneTickAfterTheTimeout_ABusyOneStays()
     {
         var time = new FakeTimeProvider();

@@ -88,6 +88,22 @@ public class TimeoutTests
     }
 
     [Fact]
+    public async Task WriteTimeout_AWriteTheTransportFailed_IsNotLaterReportedAsATimeout()
+    {
+        await using var connection = new WatchedConnection(l => l.WriteTimeout = TimeSpan.FromSeconds(2), pauseOutput: true);
+        var write = connection.Stream.WriteAsync(new byte[1024 * 1024]).AsTask();
+        Assert.False(write.IsCompleted);
+
+        connection.Pipe.FailServerOutput(new IOException("Connection reset by peer"));
+        var error = await Assert.ThrowsAsync<StreamClosedException>(() => write).Within();
+        Assert.IsType<IOException>(error.InnerException);
+
+        connection.Time.Elapse(TimeSpan.FromSeconds(5));
+        Assert.Equal(0, connection.Watchdog.ClosedBy(LimitKind.WriteTimeout));
+        Assert.DoesNotContain(connection.Logs.Entries, e => e.EventId.Name == "WriteTimeout");
+    }
+
+    [Fact]
     public async Task WriteTimeout_ALargeWriteToAPeerThatKeepsReadingCompletes()
     {
         await using var connection = new WatchedConnection(l => l.WriteTimeout = TimeSpan.FromSeconds(2), pauseOutput: true);

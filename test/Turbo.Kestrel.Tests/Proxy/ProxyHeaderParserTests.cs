@@ -59,6 +59,7 @@ public class ProxyHeaderParserTests
     [InlineData("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r 3\r\n")]
     [InlineData("proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n")]
     [InlineData("GET / HTTP/1.1\r\n")]
+    [InlineData("PROXY TCP6 1:2:3:4:5:6:7 ::1 1 2\r\n")]
     public void V1_Malformed_IsInvalid(string line) =>
         Assert.Equal(ProxyParseStatus.Invalid, Parse(Encoding.ASCII.GetBytes(line), out _));
 
@@ -136,6 +137,7 @@ public class ProxyHeaderParserTests
 
     [Theory]
     [InlineData(0x11, 0x11, 12, "version")]
+    [InlineData(0x31, 0x11, 12, "version")]
     [InlineData(0x22, 0x11, 12, "command")]
     [InlineData(0x21, 0x41, 12, "family")]
     [InlineData(0x21, 0x13, 12, "transport")]

@@ -63,7 +63,8 @@ public class ProxyHeaderTimeoutTests
 
     private static (ConnectionContext Connection, PipeWriter Client) Connection()
     {
-        var toServer = new Pipe();
+        // The middleware runs inline with the test's writes and clock steps, so "not completed" is a real observation.
+        var toServer = new Pipe(new PipeOptions(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false));
         var fromServer = new Pipe();
         var connection = new DefaultConnectionContext("proxy-test", new Duplex(toServer.Reader, fromServer.Writer), new Duplex(fromServer.Reader, toServer.Writer))
         {

@@ -118,6 +118,43 @@ public sealed class ProxyProtocolTests : IDisposable
     }
 
     [Fact]
+    public async Task ModeOff_AProxyHeaderIsNeverGuessed_ItReachesTheHandlerAsData()
+    {
+        var seen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(async (stream, address) =>
+        {
+            seen.TrySetResult(address);
+            await EchoTests.EchoLinesAsync(stream, address);
+        });
+        await using var client = await server.ConnectAsync();
+
+        await client.SendAsync("PROXY TCP4 203.0.113.9 10.0.0.1 1234 7000\r\n");
+
+        Assert.Equal("PROXY TCP4 203.0.113.9 10.0.0.1 1234 7000\r\n", await client.ReadLineAsync().Within());
+        Assert.Equal("127.0.0.1", await seen.Task.Within());
+    }
+
+    [Fact]
+    public async Task TruncatedHeaderThenFin_IsRejectedBeforeTheHandler()
+    {
+        var handled = false;
+        await using var server = Start(ProxyProtocolMode.Any, (_, _) =>
+        {
+            handled = true;
+            return Task.CompletedTask;
+        });
+        await using var client = await server.ConnectAsync();
+
+        await client.SendAsync("PROXY TCP4 203.0.113.9 10.0");
+        client.ShutdownSend();
+
+        var (data, _) = await client.ReadToEndAsync().Within();
+        Assert.Empty(data);
+        Assert.Contains("ended inside", (await server.Logs.WaitForAsync(e => e.EventId.Name == "ProxyRejected")).Message, StringComparison.Ordinal);
+        Assert.False(handled);
+    }
+
+    [Fact]
     public async Task HeaderThenTls_Works()
     {
         var seen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -41,6 +41,52 @@ public class LimitTests
     }
 
     [Fact]
+    public async Task ReadBytes_MoreThanMaxBufferSize_FailsAtOnceWithoutWaitingForBytes_OthersServed()
+    {
+        var failure = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var accepted = 0;
+        await using var server = TestServer.Start(async (stream, address) =>
+        {
+            if (Interlocked.Increment(ref accepted) > 1)
+            {
+                await EchoTests.EchoLinesAsync(stream, address);
+                return;
+            }
+
+            try
+            {
+                await stream.ReadBytesAsync(64 * 1024 + 1);
+            }
+            catch (StreamClosedException ex)
+            {
+                failure.TrySetResult(ex);
+            }
+        }, maxBufferSize: 64 * 1024);
+
+        // The first connection asks for too much and sends nothing: the read must fail without waiting for bytes.
+        await using var asker = await server.ConnectAsync();
+        var error = await failure.Task.Within();
+        Assert.IsType<StreamBufferFullException>(error.InnerException);
+        Assert.Contains("asked for 65537 bytes", error.Message, StringComparison.Ordinal);
+        Assert.Empty((await asker.ReadToEndAsync().Within()).Data);
+
+        await using var echo = await server.ConnectAsync();
+        await echo.SendAsync("fine\n");
+        Assert.Equal("fine\n", await echo.ReadLineAsync().Within());
+    }
+
+    [Fact]
+    public async Task ReadBytes_PartialAboveMaxBufferSize_IsServed()
+    {
+        var connection = new PipeConnection(maxBufferSize: 16);
+        var read = connection.Stream.ReadBytesAsync(1000, partial: true).AsTask();
+
+        await connection.SendAsync("0123456789");
+
+        Assert.Equal(10, (await read.Within()).Length);
+    }
+
+    [Fact]
     public async Task MaxBytes_ExceededThrowsUnsatisfiableAndClosesConnection()
     {
         var failure = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -166,10 +166,14 @@ public sealed class TlsTests : IDisposable
         await using var server = TestServer.Start(EchoTests.EchoLinesAsync, ssl: options);
         await using var silent = await TestClient.ConnectAsync(server.EndPoint);
 
+        var started = System.Diagnostics.Stopwatch.StartNew();
         var (data, _) = await silent.ReadToEndAsync().Within();
 
         Assert.Empty(data);
-        await server.Logs.WaitForAsync(e => e.Category.Contains("HttpsConnectionMiddleware", StringComparison.Ordinal) && e.EventId.Id == 2);
+        Assert.True(started.Elapsed >= TimeSpan.FromMilliseconds(250), $"closed after {started.Elapsed}, before the handshake timeout");
+        var timedOut = await server.Logs.WaitForAsync(e => e.Category.Contains("HttpsConnectionMiddleware", StringComparison.Ordinal) && e.EventId.Id == 2);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, timedOut.Level);
+        Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
     }
 
     [Fact]

@@ -54,6 +54,20 @@ public sealed class IOLoop : IAsyncDisposable
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// Runs each connection's handler code on the thread that completed its socket read, instead of handing it to
+    /// the thread pool at every read and write (Kestrel's <c>UnsafePreferInlineScheduling</c>). It saves a thread
+    /// hop per message (see docs/performance.md for the measured gain), and fits Turbo's model: handlers must not
+    /// block, because a handler that blocks holds up the other connections whose I/O completes on that thread.
+    /// Applies to servers that start listening afterwards. Defaults to false.
+    /// </summary>
+    /// <remarks>
+    /// With the environment variable <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> set before the process
+    /// starts, socket completions themselves run on the runtime's epoll thread, which saves one more hop; then a
+    /// blocking handler stalls every connection, so only set it when no handler ever blocks.
+    /// </remarks>
+    public bool InlineScheduling { get; set; }
+
+    /// <summary>
     /// The clock the loop's servers time their connections by (Tornado's <c>IOLoop.time()</c>): the
     /// <see cref="System.TimeProvider"/> registered in the services, or the system clock.
     /// </summary>

@@ -22,6 +22,10 @@ public partial class IOStream
     private volatile bool _abandoned;
     private TaskCompletionSource? _readEnded;
     private string? _lastDelimiterText;
+
+    // The last read left more bytes buffered: the handler is answering pipelined requests, and its writes may share
+    // one flush (see OutputQueue.WriteAsync). A hint for writes from any thread; a wrong guess only moves a flush.
+    private volatile bool _answeringPipelined;
     private byte[]? _lastDelimiterBytes;
 
     /// <summary>
@@ -197,6 +201,9 @@ public partial class IOStream
     /// <summary>Hands the buffered bytes back to the pipe as examined, and starts waiting for more.</summary>
     private ValueTask<ReadResult> StartFill(CancellationToken cancellationToken)
     {
+        // Answers to the requests read so far leave before the read waits for the peer.
+        _answeringPipelined = false;
+        _output.FlushDeferred();
         try
         {
             if (_holding)
@@ -339,6 +346,7 @@ public partial class IOStream
         var taken = _buffered.Slice(0, length);
         var bytes = taken.ToArray();
         _buffered = _buffered.Slice(taken.End);
+        _answeringPipelined = !_buffered.IsEmpty;
         return bytes;
     }
 

@@ -546,7 +546,8 @@ public abstract class TcpServer : IAsyncDisposable
         var proxy = CreateProxyMiddleware(logger);
         var watchdog = Watchdog;
         var group = ListenerGroup.Start(
-            sockets, RunConnectionAsync, tls is null ? loop.Services : loop.KestrelTlsServices, loop.LoggerFactory, watchdog, tls, proxy);
+            sockets, RunConnectionAsync, tls is null ? loop.Services : loop.KestrelTlsServices, loop.LoggerFactory, watchdog, tls, proxy,
+            inlineScheduling: loop.InlineScheduling);
         bool stoppedMeanwhile;
         lock (_gate)
         {

@@ -50,7 +50,8 @@ internal sealed class ListenerGroup : IDisposable
         ILoggerFactory loggerFactory,
         Limits.ConnectionWatchdog watchdog,
         TlsEndpoint? tls = null,
-        Proxy.ProxyProtocolMiddleware? proxy = null)
+        Proxy.ProxyProtocolMiddleware? proxy = null,
+        bool inlineScheduling = false)
     {
         var group = new ListenerGroup(sockets);
         var options = new KestrelServerOptions { ApplicationServices = services, AddServerHeader = false };
@@ -91,7 +92,7 @@ internal sealed class ListenerGroup : IDisposable
             });
         }
 
-        var kestrel = new KestrelServer(Options.Create(options), new PreboundListenerFactory(loggerFactory, group), loggerFactory);
+        var kestrel = new KestrelServer(Options.Create(options), new PreboundListenerFactory(loggerFactory, group, inlineScheduling), loggerFactory);
         try
         {
             kestrel.StartAsync(NoHttpApplication.Instance, CancellationToken.None).GetAwaiter().GetResult();

@@ -10,7 +10,7 @@ namespace Turbo.Kestrel.Listening;
 /// Kestrel's transport, fed with sockets Turbo.Kestrel bound itself: binding happens in <c>Listen</c> (so its errors
 /// surface there), accepting in <see cref="SocketListener"/>, connections on Kestrel's socket transport.
 /// </summary>
-internal sealed class PreboundListenerFactory(ILoggerFactory loggerFactory, ListenerGroup group) : IConnectionListenerFactory
+internal sealed class PreboundListenerFactory(ILoggerFactory loggerFactory, ListenerGroup group, bool inlineScheduling) : IConnectionListenerFactory
 {
     /// <summary>Kestrel's own category for its socket transport, so its connection logs stay where users look.</summary>
     private const string TransportCategory = "Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets";
@@ -26,7 +26,8 @@ internal sealed class PreboundListenerFactory(ILoggerFactory loggerFactory, List
         bound.Socket.Listen(bound.Backlog);
         // The accept loop's retry timer must work when no descriptor is left: start the runtime's timer thread now.
         TimeProvider.System.CreateTimer(static _ => { }, null, TimeSpan.FromDays(1), Timeout.InfiniteTimeSpan).Dispose();
-        var factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), loggerFactory.CreateLogger(TransportCategory));
+        var options = new SocketConnectionFactoryOptions { UnsafePreferInlineScheduling = inlineScheduling };
+        var factory = new SocketConnectionContextFactory(options, loggerFactory.CreateLogger(TransportCategory));
         var logger = loggerFactory.CreateLogger(TurboLog.Category);
         return new ValueTask<IConnectionListener>(new SocketListener(bound.Socket, factory, group, logger));
     }

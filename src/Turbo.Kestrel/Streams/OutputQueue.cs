@@ -19,7 +19,7 @@ namespace Turbo.Kestrel.Streams;
 /// sent at once works from a copy of its unsent bytes, so the caller's buffer is never read after the call returned.
 /// </remarks>
 #pragma warning disable CA1031 // Every flush failure, whatever its type, must fail the pending writes rather than strand them.
-internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? watch = null)
+internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? watch = null) : IThreadPoolWorkItem
 {
     /// <summary>The most bytes put into the pipe before a flush: Kestrel's default transport write buffer.</summary>
     internal const int MaxPiece = 64 * 1024;
@@ -32,13 +32,26 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
     private Exception? _failure;
     private TaskCompletionSource? _drained;
 
+    // Bytes put into the pipe and not yet flushed (only the writer's owner touches it), and whether a flush of them
+    // is queued to the thread pool.
+    private int _deferred;
+    private bool _flushScheduled;
+
     /// <summary>True while a write has not completed.</summary>
     public bool IsWriting => Volatile.Read(ref _flushing) && !Volatile.Read(ref _failed);
 
     /// <summary>True once the transport went away or the output was aborted: nothing more can be sent.</summary>
     public bool IsFailed => Volatile.Read(ref _failed);
 
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    /// <summary>Queues <paramref name="data"/> for sending; see <see cref="IOStream.WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/>.</summary>
+    /// <param name="data">The bytes.</param>
+    /// <param name="cancellationToken">Stops waiting; the bytes are still sent.</param>
+    /// <param name="mayDefer">
+    /// The handler has more input buffered (it is answering pipelined requests): the bytes may wait in the pipe for
+    /// the next write's flush, so that one burst of answers leaves in one send. They are flushed no later than the
+    /// read that waits for the transport, or the thread pool's next turn on this thread.
+    /// </param>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken, bool mayDefer = false)
     {
         if (cancellationToken.IsCancellationRequested)
         {
@@ -70,6 +83,28 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
             return cancellationToken.CanBeCanceled
                 ? new ValueTask(queued.Task.WaitAsync(cancellationToken))
                 : new ValueTask(queued.Task);
+        }
+
+        if (mayDefer && _deferred + data.Length <= MaxPiece)
+        {
+            try
+            {
+                writer.Write(data.Span);
+            }
+            catch (Exception ex)
+            {
+                Fail(ex);
+                return ValueTask.FromException(ClosedError());
+            }
+
+            _deferred += data.Length;
+            if (ReleaseDeferred())
+            {
+                return default;
+            }
+
+            // Someone waits behind this write, or the output is ending: flush now.
+            data = default;
         }
 
         ValueTask<FlushResult> flush;
@@ -106,12 +141,112 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
         var length = Math.Min(rest.Length, MaxPiece);
         writer.Write(rest.Span[..length]);
         rest = rest[length..];
+        _deferred = 0;
         return writer.FlushAsync(CancellationToken.None);
+    }
+
+    /// <summary>
+    /// After a deferred write: gives up the writer and makes sure a flush is queued. False when the writer must flush
+    /// now instead (writes are queued behind it, or the output is completing), and it is still the owner.
+    /// </summary>
+    private bool ReleaseDeferred()
+    {
+        bool schedule;
+        lock (_gate)
+        {
+            if (_waiting is { Count: > 0 } || _completing)
+            {
+                return false;
+            }
+
+            _flushing = false;
+            schedule = !_flushScheduled;
+            _flushScheduled = true;
+        }
+
+        watch?.OnWriteDone();
+        if (schedule)
+        {
+            // Runs when this thread finishes its current work: after the handler's burst of synchronous reads and writes.
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+        }
+
+        return true;
+    }
+
+    /// <summary>The queued flush of deferred bytes.</summary>
+    void IThreadPoolWorkItem.Execute() => FlushDeferred(fromWorkItem: true);
+
+    /// <summary>Flushes bytes deferred by earlier writes, unless a write is in progress (it flushes them itself).</summary>
+    public void FlushDeferred() => FlushDeferred(fromWorkItem: false);
+
+    private void FlushDeferred(bool fromWorkItem)
+    {
+        if (!fromWorkItem && Volatile.Read(ref _deferred) == 0)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (fromWorkItem)
+            {
+                _flushScheduled = false;
+            }
+
+            if (_flushing || _failed || _deferred == 0)
+            {
+                return;
+            }
+
+            _flushing = true;
+        }
+
+        FlushOwned();
+    }
+
+    /// <summary>The owner flushes what is in the pipe; failures are recorded for later writes, nobody awaits this.</summary>
+    private void FlushOwned()
+    {
+        ValueTask<FlushResult> flush;
+        try
+        {
+            _deferred = 0;
+            flush = writer.FlushAsync(CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
+            return;
+        }
+
+        if (flush.IsCompletedSuccessfully)
+        {
+            watch?.OnWriteDone();
+            FinishOwnFlush(flush.Result);
+            return;
+        }
+
+        _ = ObserveAsync(AwaitOwnFlushAsync(flush, default));
+    }
+
+    private static async Task ObserveAsync(ValueTask flush)
+    {
+        try
+        {
+            await flush.ConfigureAwait(false);
+        }
+        catch (StreamClosedException)
+        {
+            // Recorded by Fail: the next write or read reports it.
+        }
     }
 
     /// <summary>Ends the output once every queued write is flushed; the task completes then.</summary>
     public Task CompleteAsync()
     {
+        Task? drained = null;
+        var flushFirst = false;
         lock (_gate)
         {
             if (_completing || _failed)
@@ -120,11 +255,24 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
             }
 
             _completing = true;
-            if (_flushing)
+            if (_flushing || _deferred > 0)
             {
                 _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                return _drained.Task;
+                drained = _drained.Task;
+                flushFirst = !_flushing;
+                _flushing = true;
             }
+        }
+
+        if (drained is not null)
+        {
+            if (flushFirst)
+            {
+                // Deferred bytes are flushed first; the writer completes when that flush ends.
+                FlushOwned();
+            }
+
+            return drained;
         }
 
         CompleteWriter();
@@ -275,7 +423,8 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
     /// <summary>Sends queued writes together, flushing every <see cref="MaxPiece"/> bytes and at the end.</summary>
     private async ValueTask<bool> WriteBatchAsync(PendingWrite[] batch)
     {
-        var unflushed = 0;
+        var unflushed = _deferred;
+        _deferred = 0;
         foreach (var write in batch)
         {
             var rest = write.Data;

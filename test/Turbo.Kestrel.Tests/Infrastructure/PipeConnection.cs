@@ -16,6 +16,7 @@ internal sealed class PipeConnection
     private readonly Pipe _toServer = new(new PipeOptions(readerScheduler: PipeScheduler.Inline, pauseWriterThreshold: 0, useSynchronizationContext: false));
     private readonly Pipe _fromServer;
     private readonly CancellationTokenSource _closed = new();
+    private readonly FlushCountingPipeWriter _output;
 
     /// <param name="maxBufferSize">The stream's MaxBufferSize.</param>
     /// <param name="tls">A TLS handshake to report, or null for plain TCP.</param>
@@ -24,7 +25,8 @@ internal sealed class PipeConnection
     public PipeConnection(long maxBufferSize = 1024 * 1024, ITlsHandshakeFeature? tls = null, bool pauseOutput = false, Turbo.Kestrel.Limits.ConnectionWatch? watch = null)
     {
         _fromServer = new Pipe(new PipeOptions(pauseWriterThreshold: pauseOutput ? 64 * 1024 : 0, resumeWriterThreshold: pauseOutput ? 32 * 1024 : 0, useSynchronizationContext: false));
-        var transport = new DuplexPipe(_toServer.Reader, _fromServer.Writer);
+        _output = new FlushCountingPipeWriter(_fromServer.Writer);
+        var transport = new DuplexPipe(_toServer.Reader, _output);
         var application = new DuplexPipe(_fromServer.Reader, _toServer.Writer);
         var context = new DefaultConnectionContext("test-connection", transport, application)
         {
@@ -39,6 +41,26 @@ internal sealed class PipeConnection
     }
 
     public IOStream Stream { get; }
+
+    /// <summary>How many times the server flushed its output (for a socket, each flush is a send).</summary>
+    public int ServerFlushes => _output.Flushes;
+
+    /// <summary>Waits until the server has written at least <paramref name="length"/> bytes, and returns all of them as text (nothing is taken).</summary>
+    public async Task<string> PeekServerOutputAsync(int length)
+    {
+        while (true)
+        {
+            var result = await _fromServer.Reader.ReadAsync().AsTask().Within();
+            if (result.Buffer.Length >= length || result.IsCompleted)
+            {
+                var text = Encoding.Latin1.GetString(result.Buffer);
+                _fromServer.Reader.AdvanceTo(result.Buffer.Start);
+                return text;
+            }
+
+            _fromServer.Reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
 
     /// <summary>Delivers one transport read's worth of bytes.</summary>
     public async Task SendAsync(string text) => await _toServer.Writer.WriteAsync(Encoding.Latin1.GetBytes(text));

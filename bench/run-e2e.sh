@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# End-to-end echo benchmark: Turbo.Kestrel's EchoBench beside the shared kit's peers, in one run.
+#
+#   bench/run-e2e.sh                      # full preset: c-epoll kestrel-raw kestrel-inline go turbo turbo-inline
+#   bench/run-e2e.sh --quick              # smoke run
+#   bench/run-e2e.sh --cells "raw64 lines64x16" --repeat 3 --peers "kestrel-raw turbo"
+#
+# Arguments go to the kit's run.sh. The kit is ../shared/bench next to the repository unless BENCH_KIT names it;
+# it is copied to a scratch folder and built there (its build.sh apt-installs gcc, go, ... when missing).
+# Peers added here:
+#   turbo         bench/EchoBench with the library's default settings
+#   turbo-inline  the same with IOLoop.InlineScheduling = true and DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1,
+#                 the configuration of the kit's kestrel-inline
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+kit="${BENCH_KIT:-$repo/../shared/bench}"
+work="${BENCH_WORK:-${TMPDIR:-/tmp}/turbo-bench}"
+
+if [[ ! -x "$kit/run.sh" ]]; then
+    echo "run-e2e: no benchmark kit at $kit (set BENCH_KIT)" >&2
+    exit 2
+fi
+
+mkdir -p "$work"
+if [[ ! -x "$work/bench/build/loadgen" ]]; then
+    rm -rf "$work/bench"
+    cp -r "$kit" "$work/bench"
+    chmod -R u+w "$work/bench"
+    "$work/bench/build.sh"
+fi
+
+dotnet build "$repo/bench/EchoBench/EchoBench.csproj" -c Release -o "$work/echobench" -nologo -v quiet >&2
+dll="$work/echobench/EchoBench.dll"
+
+peers="c-epoll kestrel-raw kestrel-inline go turbo turbo-inline"
+args=()
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --peers) peers="$2"; shift 2 ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+
+cd "$work/bench"
+exec ./run.sh \
+    --peer "turbo=dotnet $dll --port {port} --mode {mode}" \
+    --peer "turbo-inline=env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 dotnet $dll --port {port} --mode {mode} --inline" \
+    --peers "$peers" "${args[@]}"

@@ -434,10 +434,7 @@ public partial class IOStream
     {
         _finished = true;
         await CloseCoreAsync().ConfigureAwait(false);
-        var readEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Interlocked.Exchange(ref _readEnded, readEnded);
-        if (Volatile.Read(ref _reading) != 0
-            && await Task.WhenAny(readEnded.Task, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false) != readEnded.Task)
+        if (Volatile.Read(ref _reading) != 0 && !await ReadEndsWithinAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false))
         {
             // A streaming callback that never returns holds the read: reset the connection, and make the read
             // stop without touching the buffer again once the callback does return.
@@ -450,6 +447,15 @@ public partial class IOStream
             ReleaseBuffered();
             Volatile.Write(ref _reading, 0);
         }
+    }
+
+    /// <summary>Waits for the pending read (a streaming callback, typically) to end; false when it did not in time.</summary>
+    private async Task<bool> ReadEndsWithinAsync(TimeSpan timeout)
+    {
+        var readEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Interlocked.Exchange(ref _readEnded, readEnded);
+        return Volatile.Read(ref _reading) == 0
+            || await Task.WhenAny(readEnded.Task, Task.Delay(timeout)).ConfigureAwait(false) == readEnded.Task;
     }
 
     private void BeginRead()

@@ -28,7 +28,7 @@ internal static class TurboConfigurationReader
 {
     public const string SectionName = "Turbo";
     private const int DefaultBacklog = 128;
-    private static readonly string[] RootKeys = ["Servers"];
+    private static readonly string[] RootKeys = ["Servers", "InlineScheduling"];
     private static readonly string[] ServerKeys = ["Endpoints", "MaxBufferSize", "Ssl", "ProxyProtocol", "Limits"];
     private static readonly string[] LimitKeys = ["MaxConnections", "IdleTimeout", "WriteTimeout", "MinReadRate"];
     private static readonly string[] RateKeys = ["BytesPerSecond", "GracePeriod"];
@@ -54,6 +54,20 @@ internal static class TurboConfigurationReader
         var settings = serverNames.Select(name => ReadServer(servers.GetSection(name), name)).ToArray();
         RejectSharedDescriptors(settings);
         return settings;
+    }
+
+    /// <summary><c>Turbo:InlineScheduling</c> (see <see cref="IOLoop.InlineScheduling"/>), or null when absent.</summary>
+    public static bool? ReadInlineScheduling(IConfiguration configuration)
+    {
+        var section = configuration.GetSection(SectionName).GetSection("InlineScheduling");
+        if (section.Value is null)
+        {
+            return null;
+        }
+
+        return bool.TryParse(section.Value.Trim(), out var value)
+            ? value
+            : throw new InvalidOperationException($"{section.Path}: '{section.Value}' is not true or false.");
     }
 
     /// <summary>A socket serves one endpoint: the same fd:// twice would break both accept loops.</summary>

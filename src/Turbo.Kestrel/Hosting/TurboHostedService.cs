@@ -37,6 +37,11 @@ internal sealed class TurboHostedService(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var settings = TurboConfigurationReader.Read(configuration, turbo.ServerNames);
+        if (TurboConfigurationReader.ReadInlineScheduling(configuration) is { } inline)
+        {
+            loop.InlineScheduling = inline;
+        }
+
         try
         {
             foreach (var server in settings)

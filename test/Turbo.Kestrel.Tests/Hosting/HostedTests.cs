@@ -153,6 +153,7 @@ public class HostedTests
     [InlineData("Turbo:Servers:Echo:Endpoints:Main:Url", "tcp://example:7000", "Turbo:Servers:Echo:Endpoints:Main:Url")]
     [InlineData("Turbo:Servers:Echo:Endpoints:Main:Url", "", "Turbo:Servers:Echo:Endpoints:Main:Url")]
     [InlineData("Turbo:Listeners", "x", "Turbo:Listeners")]
+    [InlineData("Turbo:InlineScheduling", "sometimes", "Turbo:InlineScheduling")]
     public async Task Hosted_BadConfigurationFailsStartNamingTheKey(string key, string value, string namedKey)
     {
         var settings = new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0", [key] = value };
@@ -161,6 +162,25 @@ public class HostedTests
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync().Within());
 
         Assert.StartsWith(namedKey, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("true", true)]
+    [InlineData("false", false)]
+    [InlineData(null, false)]
+    public async Task Hosted_InlineScheduling_IsSetOnTheLoopAndTheServerEchoes(string? value, bool expected)
+    {
+        var settings = new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0", ["Turbo:InlineScheduling"] = value };
+        await using var app = BuildApp(settings);
+        await app.StartAsync().Within();
+
+        Assert.Equal(expected, app.Services.GetRequiredService<IOLoop>().InlineScheduling);
+        await using var client = await TestClient.ConnectAsync(app.Services.GetRequiredKeyedService<TcpServer>("Echo").LocalEndPoints[0]);
+        await client.SendAsync("one\ntwo\nthree\n");
+        Assert.Equal("one\n", await client.ReadLineAsync().Within());
+        Assert.Equal("two\n", await client.ReadLineAsync().Within());
+        Assert.Equal("three\n", await client.ReadLineAsync().Within());
+        await app.StopAsync().Within();
     }
 
     [Fact]

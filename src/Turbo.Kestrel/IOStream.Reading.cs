@@ -26,6 +26,13 @@ public partial class IOStream
     // The last read left more bytes buffered: the handler is answering pipelined requests, and its writes may share
     // one flush (see OutputQueue.WriteAsync). A hint for writes from any thread; a wrong guess only moves a flush.
     private volatile bool _answeringPipelined;
+
+    // The read drivers, one per read kind (see ReadDriver). While a driver retries its operation, a read that can
+    // no longer complete returns its error through _returnedFailure instead of throwing it.
+    private const int ReadKinds = 5;
+    private object?[]? _drivers;
+    private bool _failuresReturned;
+    private Exception? _returnedFailure;
     private byte[]? _lastDelimiterBytes;
 
     /// <summary>
@@ -140,7 +147,7 @@ public partial class IOStream
             throw;
         }
 
-        return ReadSlowAsync<TOperation, TResult>(operation, endsRead, cancellationToken);
+        return TakeDriver<TOperation, TResult>().Start(operation, endsRead, cancellationToken);
     }
 
     private void EndOperation<TOperation>(TOperation operation, bool endsRead)
@@ -153,49 +160,21 @@ public partial class IOStream
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<TResult> ReadSlowAsync<TOperation, TResult>(TOperation operation, bool endsRead, CancellationToken cancellationToken)
+    /// <summary>A driver for a read of this kind: the stream's own, unless its last read's outcome is still untaken.</summary>
+    private ReadDriver<TOperation, TResult> TakeDriver<TOperation, TResult>()
         where TOperation : struct, IReadOperation<TResult>
     {
-        try
+        var drivers = _drivers ??= new object?[ReadKinds];
+        ref var slot = ref drivers[ReadKind<TOperation>.Index];
+        if (slot is ReadDriver<TOperation, TResult> driver && driver.TryTake())
         {
-            while (true)
-            {
-                if (_watch is { } watch && _holding && !_buffered.IsEmpty)
-                {
-                    // Part of the message is here and the rest is awaited: MinReadRate applies from now.
-                    watch.OnReadWaiting(_buffered.Length);
-                }
-
-                // FillAsync inlined: one state machine per waiting read, not two.
-                var read = StartFill(cancellationToken);
-                try
-                {
-                    Accept(await read.ConfigureAwait(false));
-                }
-                catch (OperationCanceledException ex) when (IsCallerCancellation(ex, cancellationToken))
-                {
-                    TakeBackExamined();
-                    throw;
-                }
-#pragma warning disable CA1031 // ConnectionResetException, ConnectionAbortedException, a completed pipe: a quiet close.
-                catch (Exception ex)
-#pragma warning restore CA1031
-                {
-                    throw InputFailed(ex);
-                }
-
-                if (operation.TryComplete(this, out var result))
-                {
-                    return result;
-                }
-            }
+            return driver;
         }
-        finally
-        {
-            _watch?.OnReadEnded();
-            EndOperation(operation, endsRead);
-        }
+
+        driver = new ReadDriver<TOperation, TResult>(this);
+        driver.TryTake();
+        slot = driver;
+        return driver;
     }
 
     /// <summary>Hands the buffered bytes back to the pipe as examined, and starts waiting for more.</summary>
@@ -350,27 +329,46 @@ public partial class IOStream
         return bytes;
     }
 
-    /// <summary>Throws when the pending read cannot be completed by waiting for more bytes.</summary>
+    /// <summary>
+    /// Throws when the pending read cannot be completed by waiting for more bytes; while a read driver retries, it
+    /// hands the error to the driver instead (the caller then reports "not complete").
+    /// </summary>
     private void ThrowIfMoreCannotArrive(long examined)
     {
         ThrowIfBufferFull(examined);
+        if (MoreCannotArrive(examined) is not { } error)
+        {
+            return;
+        }
+
+        if (_failuresReturned)
+        {
+            _returnedFailure = error;
+            return;
+        }
+
+        throw error;
+    }
+
+    /// <summary>Why the pending read can never complete, or null while more bytes may still arrive.</summary>
+    private StreamClosedException? MoreCannotArrive(long examined)
+    {
         if (_inputFailure is not null)
         {
-            throw PeerGone();
+            return PeerGone();
         }
 
         if (_closedLocally)
         {
-            throw _limitFailure is { } limit
+            return _limitFailure is { } limit
                 ? new StreamClosedException(limit.Message, limit)
                 : new StreamClosedException("The stream was closed before the read could complete.");
         }
 
-        if (_inputCompleted)
-        {
-            throw new StreamClosedException(
-                $"The peer closed the connection before the read could complete; {examined} unread bytes stay available to ReadUntilCloseAsync.");
-        }
+        return _inputCompleted
+            ? new StreamClosedException(
+                $"The peer closed the connection before the read could complete; {examined} unread bytes stay available to ReadUntilCloseAsync.")
+            : null;
     }
 
     private void ThrowIfBufferFull(long examined)

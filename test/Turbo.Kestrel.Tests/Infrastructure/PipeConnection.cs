@@ -74,6 +74,9 @@ internal sealed class PipeConnection
         _closed.Cancel();
     }
 
+    /// <summary>The transport's input fails with <paramref name="error"/> (a reset, as Kestrel reports it).</summary>
+    public void FailServerInput(Exception error) => _toServer.Writer.Complete(error);
+
     /// <summary>The transport stops taking the server's output, failing with <paramref name="error"/>.</summary>
     public void FailServerOutput(Exception error) => _fromServer.Reader.Complete(error);
 

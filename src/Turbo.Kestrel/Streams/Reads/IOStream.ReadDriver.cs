@@ -1,0 +1,207 @@
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
+using Turbo.Kestrel.Streams;
+
+namespace Turbo.Kestrel;
+
+public partial class IOStream
+{
+    /// <summary>
+    /// Runs a read that has to wait for the transport, without an async state machine: fills the buffer, retries the
+    /// operation, and completes the caller's <see cref="ValueTask{TResult}"/>. A read that cannot complete (the peer
+    /// closed, a reset, a limit) completes it with the exception object, not by throwing it here, so a connection's
+    /// normal end costs one throw (in the handler's <c>await</c>) instead of two. One driver per stream and read kind
+    /// is reused from wait to wait.
+    /// </summary>
+    private sealed class ReadDriver<TOperation, TResult> : IValueTaskSource<TResult>
+        where TOperation : struct, IReadOperation<TResult>
+    {
+        private readonly IOStream _stream;
+        private readonly Action _onFilled;
+        private ManualResetValueTaskSourceCore<TResult> _core;
+        private ConfiguredValueTaskAwaitable<ReadResult>.ConfiguredValueTaskAwaiter _fill;
+        private TOperation _operation;
+        private bool _endsRead;
+        private CancellationToken _cancellationToken;
+        private int _inUse;
+
+        public ReadDriver(IOStream stream)
+        {
+            _stream = stream;
+            _onFilled = OnFilled;
+        }
+
+        /// <summary>Takes the driver for a new read; false while the previous read's result has not been taken.</summary>
+        public bool TryTake() => Interlocked.CompareExchange(ref _inUse, 1, 0) == 0;
+
+        public ValueTask<TResult> Start(TOperation operation, bool endsRead, CancellationToken cancellationToken)
+        {
+            _core.Reset();
+            _operation = operation;
+            _endsRead = endsRead;
+            _cancellationToken = cancellationToken;
+            var read = new ValueTask<TResult>(this, _core.Version);
+            Run();
+            return read;
+        }
+
+        /// <summary>Waits for bytes until the operation completes or fails; returns early when a wait is pending.</summary>
+        private void Run()
+        {
+            var stream = _stream;
+            TResult? result;
+            Exception? error;
+            try
+            {
+                while (true)
+                {
+                    if (stream._watch is { } watch && stream._holding && !stream._buffered.IsEmpty)
+                    {
+                        // Part of the message is here and the rest is awaited: MinReadRate applies from now.
+                        watch.OnReadWaiting(stream._buffered.Length);
+                    }
+
+#pragma warning disable CA2012 // Consumed exactly once, through its awaiter, as an await would.
+                    var fill = stream.StartFill(_cancellationToken).ConfigureAwait(false).GetAwaiter();
+#pragma warning restore CA2012
+                    if (!fill.IsCompleted)
+                    {
+                        _fill = fill;
+                        fill.UnsafeOnCompleted(_onFilled);
+                        return;
+                    }
+
+                    if (TryFinish(fill, out result, out error))
+                    {
+                        break;
+                    }
+                }
+            }
+#pragma warning disable CA1031 // Whatever ends the read goes to its caller.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                result = default;
+                error = ex;
+            }
+
+            Complete(result, error);
+        }
+
+        private void OnFilled()
+        {
+            var fill = _fill;
+            _fill = default;
+            bool finished;
+            TResult? result;
+            Exception? error;
+            try
+            {
+                finished = TryFinish(fill, out result, out error);
+            }
+#pragma warning disable CA1031 // Whatever ends the read goes to its caller.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                finished = true;
+                result = default;
+                error = ex;
+            }
+
+            if (finished)
+            {
+                Complete(result, error);
+            }
+            else
+            {
+                Run();
+            }
+        }
+
+        /// <summary>
+        /// Takes a fill's bytes and retries the operation. True when the read has ended: with a result, or with the
+        /// error it ends with (returned, not thrown, when the stream can deliver no more).
+        /// </summary>
+        private bool TryFinish(ConfiguredValueTaskAwaitable<ReadResult>.ConfiguredValueTaskAwaiter fill, out TResult? result, out Exception? error)
+        {
+            var stream = _stream;
+            result = default;
+            ReadResult filled;
+            try
+            {
+                filled = fill.GetResult();
+            }
+            catch (OperationCanceledException ex) when (IsCallerCancellation(ex, _cancellationToken))
+            {
+                stream.TakeBackExamined();
+                error = ex;
+                return true;
+            }
+#pragma warning disable CA1031 // ConnectionResetException, ConnectionAbortedException, a completed pipe: a quiet close.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                error = stream.InputFailed(ex);
+                return true;
+            }
+
+            stream.Accept(filled);
+            stream._failuresReturned = true;
+            bool done;
+            try
+            {
+                done = _operation.TryComplete(stream, out result);
+            }
+            finally
+            {
+                stream._failuresReturned = false;
+            }
+
+            error = stream._returnedFailure;
+            stream._returnedFailure = null;
+            return done || error is not null;
+        }
+
+        /// <summary>Ends the read (its guard is released first, as when a read completes at once), then hands over the outcome.</summary>
+        private void Complete(TResult? result, Exception? error)
+        {
+            var stream = _stream;
+            var operation = _operation;
+            _operation = default;
+            _cancellationToken = default;
+            stream._watch?.OnReadEnded();
+            stream.EndOperation(operation, _endsRead);
+            if (error is null)
+            {
+                _core.SetResult(result!);
+            }
+            else
+            {
+                _core.SetException(error);
+            }
+        }
+
+        public TResult GetResult(short token)
+        {
+            var current = token == _core.Version;
+            try
+            {
+                return _core.GetResult(token);
+            }
+            finally
+            {
+                if (current)
+                {
+                    // The caller has its outcome: the driver is free for the stream's next wait.
+                    Volatile.Write(ref _inUse, 0);
+                }
+            }
+        }
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
+    }
+}

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Turbo.Kestrel.Tests.Infrastructure;
 using Turbo.Kestrel.Tests.Server;
@@ -8,12 +9,15 @@ namespace Turbo.Kestrel.Tests.Faults;
 
 /// <summary>
 /// Handlers that throw, peers that reset, handlers that keep their stream: each failure stays with its own
-/// connection, is logged once at the right level, and everyone else is served byte-exact.
+/// connection, is logged once at the right level, and everyone else is served byte-exact. Afterwards nothing is left
+/// behind: no connection counted as active, no file descriptor left open. The descriptor count is the whole
+/// process's, so this class runs alone (<see cref="RunsAlone"/>).
 /// </summary>
+[Collection(RunsAlone.Name)]
 public class FaultIsolationTests
 {
     [Fact]
-    public async Task ThousandConnections_EveryTenthHandlerThrows_TheOthersAndTheIdleOnesAreServedExactly()
+    public async Task ThousandConnections_EveryTenthHandlerThrows_TheOthersAndTheIdleOnesAreServedExactly_NothingLeaks()
     {
         const int Connections = 1000;
         const int Idle = 200;
@@ -36,6 +40,7 @@ public class FaultIsolationTests
             }
         });
         test.Server.Listen(0, "127.0.0.1", backlog: 1024);
+        var descriptors = OpenDescriptors.Count();
 
         var idle = new List<TestClient>();
         for (var i = 0; i < Idle; i++)
@@ -82,42 +87,58 @@ public class FaultIsolationTests
             Assert.Equal($"still {i}\n", await client.ReadLineAsync().Within());
             await client.DisposeAsync();
         }
+
+        // 1,200 connections, 100 of them failed: none is still counted, none still holds a descriptor.
+        await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == 0, "every connection has ended");
+        await OpenDescriptors.SettleAsync(descriptors);
     }
 
     [Fact]
-    public async Task ClientReset_WhileTheHandlerWaitsToRead_EndsTheReadAndIsNotAnError()
+    public async Task ClientReset_WhileTheHandlerWaitsToRead_EndsTheReadAndIsNotAnError_NothingLeaks()
     {
-        var ended = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Repeated, so that a descriptor or slot leaked per reset would stand out of the count's slack.
+        const int Rounds = 100;
+        var reading = Channel.CreateUnbounded<bool>();
+        var ended = Channel.CreateUnbounded<Exception>();
         await using var test = TestServer.Start(async (stream, _) =>
         {
             try
             {
                 var read = stream.ReadUntilAsync("\n");
-                reading.TrySetResult();
+                reading.Writer.TryWrite(true);
                 await read;
             }
             catch (Exception ex)
             {
-                ended.TrySetResult(ex);
+                ended.Writer.TryWrite(ex);
                 throw;
             }
         });
-        var client = await test.ConnectAsync();
-        await reading.Task.Within();
+        var descriptors = OpenDescriptors.Count();
 
-        client.Socket.LingerState = new LingerOption(true, 0);
-        await client.DisposeAsync();
+        for (var round = 0; round < Rounds; round++)
+        {
+            var client = await test.ConnectAsync();
+            await reading.Reader.ReadAsync().Within();
 
-        Assert.IsType<StreamClosedException>(await ended.Task.Within());
-        await test.Logs.WaitForAsync(e => e.EventId.Name == "HandlerEndedByClosedStream");
+            client.Socket.LingerState = new LingerOption(true, 0);
+            await client.DisposeAsync();
+
+            Assert.IsType<StreamClosedException>(await ended.Reader.ReadAsync().Within());
+        }
+
+        await Timeouts.UntilAsync(
+            () => test.Logs.Entries.Count(e => e.EventId.Name == "HandlerEndedByClosedStream") == Rounds, $"{Rounds} handlers ended by the reset");
         Assert.DoesNotContain(test.Logs.Entries, e => e.Level >= LogLevel.Error);
+        await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == 0, "every reset connection has ended");
+        await OpenDescriptors.SettleAsync(descriptors);
     }
 
     [Fact]
-    public async Task ClientReset_WhileTheServerWrites10MiB_FailsTheWrite()
+    public async Task ClientReset_WhileTheServerWrites10MiB_FailsTheWrite_NothingLeaks()
     {
-        var ended = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        const int Rounds = 50;
+        var ended = Channel.CreateUnbounded<Exception>();
         await using var test = TestServer.Start(async (stream, _) =>
         {
             try
@@ -127,20 +148,31 @@ public class FaultIsolationTests
             }
             catch (Exception ex)
             {
-                ended.TrySetResult(ex);
+                ended.Writer.TryWrite(ex);
             }
         });
-        var client = await test.ConnectAsync();
-        await client.SendAsync("go\n");
-        await client.ReadExactlyAsync(1024).Within();
+        var descriptors = OpenDescriptors.Count();
 
-        client.Socket.LingerState = new LingerOption(true, 0);
-        await client.DisposeAsync();
+        for (var round = 0; round < Rounds; round++)
+        {
+            var client = await test.ConnectAsync();
+            await client.SendAsync("go\n");
+            await client.ReadExactlyAsync(1024).Within();
 
-        Assert.IsType<StreamClosedException>(await ended.Task.Within());
-        await using var other = await test.ConnectAsync();
-        await other.SendAsync("x\n");
-        Assert.Equal(1024, (await other.ReadExactlyAsync(1024).Within()).Length);
+            client.Socket.LingerState = new LingerOption(true, 0);
+            await client.DisposeAsync();
+
+            Assert.IsType<StreamClosedException>(await ended.Reader.ReadAsync().Within());
+        }
+
+        await using (var other = await test.ConnectAsync())
+        {
+            await other.SendAsync("x\n");
+            Assert.Equal(1024, (await other.ReadExactlyAsync(1024).Within()).Length);
+        }
+
+        await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == 0, "every connection has ended");
+        await OpenDescriptors.SettleAsync(descriptors);
     }
 
     [Fact]

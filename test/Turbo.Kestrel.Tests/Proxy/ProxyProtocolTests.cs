@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Text;
 using Turbo.Kestrel.Tests.Infrastructure;
 using Turbo.Kestrel.Tests.Server;
@@ -36,6 +37,100 @@ public sealed class ProxyProtocolTests : IDisposable
         Assert.Equal("203.0.113.7", address);
         Assert.Equal(new IPEndPoint(IPAddress.Parse("203.0.113.7"), 51000), remote);
         Assert.Equal(IPAddress.Loopback, Assert.IsType<IPEndPoint>(proxy).Address);
+    }
+
+    [Theory]
+    [InlineData(ProxyProtocolMode.V1)]
+    [InlineData(ProxyProtocolMode.V2)]
+    public async Task Header_DrippedOneByteAtATime_IsReassembled_AndThePayloadAfterItArrivesByteExact(ProxyProtocolMode version)
+    {
+        // The payload looks like headers of both versions: after the real header it is data, passed on untouched.
+        byte[] payload = [.. V2("192.0.2.99", 1), .. V1("192.0.2.98", 2), .. RandomNumberGenerator.GetBytes(4096)];
+        var seen = new TaskCompletionSource<(string Address, EndPoint? Remote)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = Start(ProxyProtocolMode.Any, async (stream, address) =>
+        {
+            seen.TrySetResult((address, stream.RemoteEndPoint));
+            await stream.WriteAsync(await stream.ReadBytesAsync(payload.Length));
+        }, timeout: Timeouts.Default);
+        await using var client = await server.ConnectAsync();
+
+        // One send, so one TCP segment (Nagle is off), per byte; the server may still read a few at once.
+        var header = version == ProxyProtocolMode.V1 ? V1("203.0.113.7", 51000) : V2("203.0.113.7", 51000);
+        foreach (var b in header)
+        {
+            Assert.False(seen.Task.IsCompleted, "the handler ran before the header was complete");
+            await client.SendAsync([b]);
+        }
+
+        await client.SendAsync(payload);
+
+        Assert.Equal(payload, await client.ReadExactlyAsync(payload.Length).Within());
+        var (address, remote) = await seen.Task.Within();
+        Assert.Equal("203.0.113.7", address);
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("203.0.113.7"), 51000), remote);
+    }
+
+    [Fact]
+    public async Task V1Tcp6Header_GivesTheHandlerTheIPv6ClientAndDestination()
+    {
+        var seen = new TaskCompletionSource<(string Address, EndPoint? Remote, EndPoint? Local, EndPoint? Proxy)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = Start(ProxyProtocolMode.V1, async (stream, address) =>
+        {
+            seen.TrySetResult((address, stream.RemoteEndPoint, stream.LocalEndPoint, stream.ProxyEndPoint));
+            await EchoTests.EchoLinesAsync(stream, address);
+        });
+        await using var client = await server.ConnectAsync();
+
+        await client.SendAsync([.. "PROXY TCP6 2001:db8::7 2001:db8::1 51000 7000\r\n"u8, .. "over six\n"u8]);
+
+        Assert.Equal("over six\n", await client.ReadLineAsync().Within());
+        var (address, remote, local, proxy) = await seen.Task.Within();
+        Assert.Equal("2001:db8::7", address);
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("2001:db8::7"), 51000), remote);
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("2001:db8::1"), 7000), local);
+        Assert.Equal(IPAddress.Loopback, Assert.IsType<IPEndPoint>(proxy).Address);
+    }
+
+    [Fact]
+    public async Task V1Unknown_KeepsTheConnectionsOwnAddress_AndDeliversWhatFollows()
+    {
+        var seen = new TaskCompletionSource<(string Address, EndPoint? Remote, EndPoint? Proxy)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = Start(ProxyProtocolMode.V1, async (stream, address) =>
+        {
+            seen.TrySetResult((address, stream.RemoteEndPoint, stream.ProxyEndPoint));
+            await EchoTests.EchoLinesAsync(stream, address);
+        });
+        await using var client = await server.ConnectAsync();
+
+        await client.SendAsync([.. "PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n"u8, .. "unknown origin\n"u8]);
+
+        Assert.Equal("unknown origin\n", await client.ReadLineAsync().Within());
+        var (address, remote, proxy) = await seen.Task.Within();
+        Assert.Equal("127.0.0.1", address);
+        Assert.Equal(client.Socket.LocalEndPoint, remote);
+        Assert.Null(proxy);
+    }
+
+    [Fact]
+    public async Task V2Local_WithAddressBytes_SkipsThemAndDeliversThePayloadExactly()
+    {
+        byte[] payload = [.. "after local\n"u8, .. RandomNumberGenerator.GetBytes(1000)];
+        var seen = new TaskCompletionSource<(string Address, EndPoint? Proxy)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = Start(ProxyProtocolMode.V2, async (stream, address) =>
+        {
+            seen.TrySetResult((address, stream.ProxyEndPoint));
+            await stream.WriteAsync(await stream.ReadBytesAsync(payload.Length));
+        });
+        await using var client = await server.ConnectAsync();
+
+        // LOCAL (a health check) with len = 12: the 12 bytes are the header's, ignored; the payload starts after them.
+        byte[] block = [.. "ignored\nbyte"u8];
+        await client.SendAsync([.. Signature, 0x20, 0x11, 0x00, (byte)block.Length, .. block, .. payload]);
+
+        Assert.Equal(payload, await client.ReadExactlyAsync(payload.Length).Within());
+        var (address, proxy) = await seen.Task.Within();
+        Assert.Equal("127.0.0.1", address);
+        Assert.Null(proxy);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using Turbo.Kestrel.Tests.Infrastructure;
 
@@ -80,6 +81,49 @@ public class StopTests
         await using var client = await server.ConnectAsync();
         await client.SendAsync("again\n");
         Assert.Equal("again\n", await client.ReadLineAsync().Within());
+    }
+
+    [Fact]
+    public async Task StopAsyncThenListen_OnOneFixedPort50Times_EachRoundAfterAConnectionInTimeWait_ServesEveryRound()
+    {
+        const int Rounds = 50;
+        int port;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        }
+
+        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
+
+        // The server answers one line and closes first, so its side of each connection ends in TIME_WAIT on the port.
+        await using var server = TestServer.Create(async (stream, _) => await stream.WriteAsync(await stream.ReadUntilAsync("\n")));
+        for (var round = 0; round < Rounds; round++)
+        {
+            server.Server.Listen(port, "127.0.0.1");
+
+            await using (var client = await TestClient.ConnectAsync(endPoint))
+            {
+                await client.SendAsync($"round {round}\n");
+                var (data, end) = await client.ReadToEndAsync().Within();
+                Assert.Equal($"round {round}\n", System.Text.Encoding.ASCII.GetString(data));
+                Assert.Equal(ClientEnd.Fin, end);
+            }
+
+            if (round is 0 or Rounds - 1)
+            {
+                // TIME_WAIT lasts 60 s: the first round's is still there in every later round.
+                await Timeouts.UntilAsync(() => TcpTable.HasTimeWait(port), $"a connection on port {port} in TIME_WAIT");
+            }
+
+            await server.Server.StopAsync(TimeSpan.FromSeconds(5)).Within();
+
+            Assert.Empty(server.Server.LocalEndPoints);
+            var refused = await Assert.ThrowsAsync<SocketException>(() => TestClient.ConnectAsync(endPoint));
+            Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+        }
+
+        await server.Server.ListenersStopped.Within();
     }
 
     [Fact]

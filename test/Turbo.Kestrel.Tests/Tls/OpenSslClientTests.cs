@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
 using Turbo.Kestrel.Tests.Infrastructure;
 using Turbo.Kestrel.Tests.Server;
 
@@ -42,6 +44,60 @@ public sealed class OpenSslClientTests : IDisposable
         // -quiet implies -ign_eof: s_client would stay connected; end it.
         client.Kill();
         await client.WaitForExitAsync().Within();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Tls11OnlyClient_IsRefused_AndATls12ClientIsServedAfterwards(bool explicitFloor)
+    {
+        using var certificates = new TestCertificates();
+        var options = certificates.Options();
+        if (explicitFloor)
+        {
+            options.Protocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+        }
+
+        var handled = 0;
+        await using var server = TestServer.Start(async (stream, address) =>
+        {
+            Interlocked.Increment(ref handled);
+            await EchoTests.EchoLinesAsync(stream, address);
+        }, ssl: options);
+
+        // SECLEVEL=0 lets this OpenSSL 3 client offer TLS 1.1 at all: it really sends a TLS 1.1 ClientHello.
+        using (var old = Start($"s_client -tls1_1 -cipher DEFAULT@SECLEVEL=0 -connect 127.0.0.1:{server.Port} -servername localhost"))
+        {
+            old.StandardInput.Close();
+            var errors = old.StandardError.ReadToEndAsync();
+            var output = await old.StandardOutput.ReadToEndAsync().Within();
+            await old.WaitForExitAsync().Within();
+
+            Assert.NotEqual(0, old.ExitCode);
+            Assert.Contains("Cipher is (NONE)", output, StringComparison.Ordinal);
+            Assert.Contains("no peer certificate available", output, StringComparison.Ordinal);
+
+            // The refusal is the server's TLS alert, not the client giving up on its own. With the operating system's
+            // default the alert is handshake_failure (40) here, which depends on the OpenSSL policy; an explicit floor
+            // gives protocol_version (70).
+            var error = await errors.Within();
+            Assert.Contains("SSL alert number", error, StringComparison.Ordinal);
+            if (explicitFloor)
+            {
+                Assert.Contains("alert protocol version", error, StringComparison.Ordinal);
+            }
+        }
+
+        // The server saw a handshake and refused it (Kestrel's "authentication failed", Debug), quietly.
+        var failed = await server.Logs.WaitForAsync(e => e.Category.Contains("HttpsConnectionMiddleware", StringComparison.Ordinal) && e.EventId.Id == 1);
+        Assert.Equal(LogLevel.Debug, failed.Level);
+        Assert.Equal(0, Volatile.Read(ref handled));
+
+        await using var client = await TlsClient.ConnectAsync(server.EndPoint, SslProtocols.Tls12);
+        await client.SendAsync("after the refusal\n");
+        Assert.Equal("after the refusal\n", await client.ReadLineAsync());
+        Assert.Equal(1, Volatile.Read(ref handled));
+        Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
     }
 
     [Fact]

@@ -116,6 +116,46 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task StopAsync_With50StalledHandshakes_EndsThemAtTheDrainDeadline_AndEveryClientSeesTheEnd()
+    {
+        const int Stalled = 50;
+        var drain = TimeSpan.FromSeconds(1);
+        var options = _certificates.Options();
+
+        // Far beyond the drain deadline: what ends the handshakes is the stop, not their own timeout.
+        options.HandshakeTimeout = TimeSpan.FromMinutes(1);
+        var handled = 0;
+        var test = TestServer.Create((_, _) =>
+        {
+            Interlocked.Increment(ref handled);
+            return Task.CompletedTask;
+        }, ssl: options);
+        await using var _ = test;
+        test.Server.Listen(0, "127.0.0.1", backlog: 128);
+        var clients = await Task.WhenAll(Enumerable.Range(0, Stalled).Select(_ => test.ConnectAsync())).Within();
+
+        // Every one accepted and waiting in its handshake, none in the backlog.
+        await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == Stalled, $"{Stalled} connections in their handshake");
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        await test.Server.StopAsync(drain).Within();
+        var elapsed = started.Elapsed;
+
+        Assert.True(elapsed < drain + TimeSpan.FromSeconds(2), $"StopAsync took {elapsed} with a drain deadline of {drain}");
+        await test.Server.ListenersStopped.Within();
+        var ends = await Task.WhenAll(clients.Select(async c =>
+        {
+            await using (c)
+            {
+                return await c.ReadToEndAsync();
+            }
+        })).Within();
+        Assert.All(ends, end => Assert.Empty(end.Data));
+        Assert.Equal(0, test.Server.Watchdog.ActiveConnections);
+        Assert.Equal(0, Volatile.Read(ref handled));
+        Assert.DoesNotContain(test.Logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+    }
+
+    [Fact]
     public async Task HandlerThatWritesFirst_IsHeard()
     {
         await using var server = TestServer.Start(async (stream, _) =>

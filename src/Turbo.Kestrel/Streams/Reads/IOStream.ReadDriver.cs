@@ -172,13 +172,23 @@ public partial class IOStream
             _cancellationToken = default;
             stream._watch?.OnReadEnded();
             stream.EndOperation(operation, _endsRead);
-            if (error is null)
+
+            // The handler usually goes on inline, here: what it writes before it yields is flushed once, after.
+            var delivery = stream._output.BeginDelivery();
+            try
             {
-                _core.SetResult(result!);
+                if (error is null)
+                {
+                    _core.SetResult(result!);
+                }
+                else
+                {
+                    _core.SetException(error);
+                }
             }
-            else
+            finally
             {
-                _core.SetException(error);
+                stream._output.EndDelivery(delivery);
             }
         }
 

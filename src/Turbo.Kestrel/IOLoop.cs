@@ -55,15 +55,15 @@ public sealed class IOLoop : IAsyncDisposable
 
     /// <summary>
     /// Runs each connection's handler code on the thread that completed its socket read, instead of handing it to
-    /// the thread pool at every read and write (Kestrel's <c>UnsafePreferInlineScheduling</c>). It saves a thread
-    /// hop per message (see docs/performance.md for the measured gain), and fits Turbo's model: handlers must not
-    /// block, because a handler that blocks holds up the other connections whose I/O completes on that thread.
-    /// Applies to servers that start listening afterwards. Defaults to false.
+    /// the thread pool at every read and write (Kestrel's <c>UnsafePreferInlineScheduling</c>). Applies to servers
+    /// that start listening afterwards. Defaults to false.
     /// </summary>
     /// <remarks>
-    /// With the environment variable <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> set before the process
-    /// starts, socket completions themselves run on the runtime's epoll thread, which saves one more hop; then a
-    /// blocking handler stalls every connection, so only set it when no handler ever blocks.
+    /// It pays only together with the environment variable <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, set
+    /// before the process starts, so that socket completions themselves run on the runtime's socket thread: then a
+    /// message costs markedly less CPU (docs/performance.md), and a handler that blocks stalls every connection on
+    /// that thread, which is Turbo's own rule (handlers must not block). Without the variable it is slower than the
+    /// default.
     /// </remarks>
     public bool InlineScheduling { get; set; }
 

@@ -79,14 +79,24 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
         }
 
         using var timeout = new CancellationTokenSource(Timeouts.Default);
-        while (true)
+        try
         {
-            var line = await _lines.Reader.ReadAsync(timeout.Token);
-            _seen.Add(line);
-            if (match(line))
+            while (true)
             {
-                return line;
+                var line = await _lines.Reader.ReadAsync(timeout.Token);
+                _seen.Add(line);
+                if (match(line))
+                {
+                    return line;
+                }
             }
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            // Say what the host did print, so that a failure here can be understood from the test log alone.
+            throw new TimeoutException(
+                $"EchoHost printed no matching line within {Timeouts.Default.TotalSeconds} s (exited: {_process.HasExited}, open fds: {(_process.HasExited ? -1 : OpenDescriptors)}). Its last lines:\n"
+                + string.Join("\n", _seen.TakeLast(30)));
         }
     }
 

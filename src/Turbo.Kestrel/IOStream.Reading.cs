@@ -29,7 +29,7 @@ public partial class IOStream
 
     // The read drivers, one per read kind (see ReadDriver). While a driver retries its operation, a read that can
     // no longer complete returns its error through _returnedFailure instead of throwing it.
-    private const int ReadKinds = 5;
+    private const int ReadKinds = 6;
     private object?[]? _drivers;
     private bool _failuresReturned;
     private Exception? _returnedFailure;
@@ -78,6 +78,36 @@ public partial class IOStream
         }
 
         return Read<DelimiterRead, byte[]>(new DelimiterRead(_lastDelimiterBytes, maxBytes), endsRead: true, cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads until <paramref name="delimiter"/> into <paramref name="destination"/>, without allocating: the
+    /// allocation-free form of <see cref="ReadUntilAsync(ReadOnlyMemory{byte}, int?, CancellationToken)"/>, with the
+    /// buffer's length as <c>maxBytes</c>.
+    /// </summary>
+    /// <param name="delimiter">The delimiter; not empty.</param>
+    /// <param name="destination">Where the line goes, delimiter included. Its length is the longest line accepted: a
+    /// longer one closes the connection and throws <see cref="UnsatisfiableReadException"/>, as <c>maxBytes</c> does.
+    /// The bytes after the line stay buffered.</param>
+    /// <param name="cancellationToken">Cancels the wait; bytes already received stay buffered.</param>
+    /// <returns>How many bytes were written to <paramref name="destination"/>: the line and its delimiter.</returns>
+    /// <exception cref="InvalidOperationException">Another read is pending.</exception>
+    /// <exception cref="StreamClosedException">The stream closed before the delimiter arrived.</exception>
+    /// <exception cref="UnsatisfiableReadException">The line is longer than <paramref name="destination"/>.</exception>
+    public ValueTask<int> ReadUntilAsync(ReadOnlyMemory<byte> delimiter, Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        if (delimiter.IsEmpty)
+        {
+            throw new ArgumentException("The delimiter must not be empty.", nameof(delimiter));
+        }
+
+        if (destination.Length < delimiter.Length)
+        {
+            throw new ArgumentException("The destination must hold at least the delimiter.", nameof(destination));
+        }
+
+        BeginRead();
+        return Read<DelimiterIntoRead, int>(new DelimiterIntoRead(delimiter, destination), endsRead: true, cancellationToken);
     }
 
     /// <summary>
@@ -164,8 +194,15 @@ public partial class IOStream
     private ReadDriver<TOperation, TResult> TakeDriver<TOperation, TResult>()
         where TOperation : struct, IReadOperation<TResult>
     {
+        var kind = ReadKind<TOperation>.Index;
         var drivers = _drivers ??= new object?[ReadKinds];
-        ref var slot = ref drivers[ReadKind<TOperation>.Index];
+        if (kind >= drivers.Length)
+        {
+            Array.Resize(ref _drivers, kind + 1);
+            drivers = _drivers;
+        }
+
+        ref var slot = ref drivers[kind];
         if (slot is ReadDriver<TOperation, TResult> driver && driver.TryTake())
         {
             return driver;
@@ -256,6 +293,35 @@ public partial class IOStream
     /// <summary>Serves a delimiter read from the buffered bytes, or says more are needed.</summary>
     private bool TryReadUntil(ReadOnlySpan<byte> delimiter, int? maxBytes, ref SearchCursor cursor, [NotNullWhen(true)] out byte[]? line)
     {
+        if (TryFindThrough(delimiter, maxBytes, ref cursor) is var end and >= 0)
+        {
+            line = Consume(end);
+            return true;
+        }
+
+        line = null;
+        return false;
+    }
+
+    /// <summary>A delimiter read into the caller's buffer: the line's length, or -1 while it is incomplete.</summary>
+    private int TryReadUntilInto(ReadOnlySpan<byte> delimiter, Span<byte> destination, ref SearchCursor cursor)
+    {
+        var end = TryFindThrough(delimiter, destination.Length, ref cursor);
+        if (end < 0)
+        {
+            return -1;
+        }
+
+        var taken = _buffered.Slice(0, end);
+        taken.CopyTo(destination);
+        _buffered = _buffered.Slice(taken.End);
+        _answeringPipelined = !_buffered.IsEmpty;
+        return (int)end;
+    }
+
+    /// <summary>Where the buffered bytes' first delimiter ends, or -1 while more are needed (after the limits' checks).</summary>
+    private long TryFindThrough(ReadOnlySpan<byte> delimiter, int? maxBytes, ref SearchCursor cursor)
+    {
         long end = -1;
         long examined = 0;
         if (_holding)
@@ -265,7 +331,7 @@ public partial class IOStream
             examined = _buffered.Length;
         }
 
-        return TryTakeThrough(end, examined, maxBytes, lookahead: false, out line);
+        return CheckThrough(end, examined, maxBytes, lookahead: false) ? end : -1;
     }
 
     /// <summary>
@@ -276,6 +342,13 @@ public partial class IOStream
     /// </summary>
     private bool TryTakeThrough(long end, long examined, int? maxBytes, bool lookahead, [NotNullWhen(true)] out byte[]? result)
     {
+        result = CheckThrough(end, examined, maxBytes, lookahead) ? Consume(end) : null;
+        return result is not null;
+    }
+
+    /// <summary>True when the match at <paramref name="end"/> can be taken; throws or reports when it never can.</summary>
+    private bool CheckThrough(long end, long examined, int? maxBytes, bool lookahead)
+    {
         if (end > maxBytes || (end < 0 && (lookahead ? examined > maxBytes : examined >= maxBytes)))
         {
             throw Unsatisfiable(maxBytes!.Value);
@@ -283,12 +356,10 @@ public partial class IOStream
 
         if (end >= 0)
         {
-            result = Consume(end);
             return true;
         }
 
         ThrowIfMoreCannotArrive(examined);
-        result = null;
         return false;
     }
 

@@ -15,7 +15,7 @@ public partial class IOStream
     /// lost fails with <see cref="StreamClosedException"/>: its bytes may or may not have reached the peer.
     /// </remarks>
     /// <param name="data">The bytes to send.</param>
-    /// <param name="cancellationToken">Stops waiting for the write to complete; the bytes are still sent in order (from a copy when the write could not be sent at once, so <paramref name="data"/> is the caller's again as soon as the call returns or is cancelled). To drop output, use <see cref="Abort"/>.</param>
+    /// <param name="cancellationToken">Stops waiting for the write to complete; the bytes are still sent in order (from a copy when the write could not be sent at once, so <paramref name="data"/> is the caller's again as soon as the call returns or is cancelled). A token already cancelled when the call is made sends nothing: the call is cancelled at once. To drop output, use <see cref="Abort"/>.</param>
     /// <returns>A task that completes when the bytes were handed to the transport.</returns>
     /// <exception cref="StreamClosedException">The stream is closed, or the connection closed before the bytes could be sent.</exception>
     public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)

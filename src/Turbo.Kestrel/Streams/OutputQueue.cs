@@ -37,10 +37,6 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
     private int _deferred;
     private bool _flushScheduled;
 
-    // The thread on which a read is handing its result to the handler (0: none). Writes the handler makes there, in
-    // the same turn, are flushed by EndDelivery when the handler yields, so they need no queued flush.
-    private int _deliveringThread;
-
     /// <summary>True while a write has not completed.</summary>
     public bool IsWriting => Volatile.Read(ref _flushing) && !Volatile.Read(ref _failed);
 
@@ -164,41 +160,27 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
             }
 
             _flushing = false;
-            schedule = !_flushScheduled && Volatile.Read(ref _deliveringThread) != Environment.CurrentManagedThreadId;
-            _flushScheduled |= schedule;
+            schedule = !_flushScheduled;
+            _flushScheduled = true;
         }
 
         watch?.OnWriteDone();
         if (schedule)
         {
-            // Not inside a read's delivery (a write from another task, or after another kind of await): the flush
-            // runs when this thread finishes its current work, after the handler's burst of reads and writes.
+            // The safety net: runs when this thread finishes its current work (after the handler's burst of reads and
+            // writes), or on another thread if this one stays busy or blocks. Usually the read that woke the handler
+            // has flushed by then (AfterDelivery), and this finds nothing to do.
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
         }
 
         return true;
     }
 
-    /// <summary>A read starts handing its result to the handler on this thread; returns what to pass to <see cref="EndDelivery"/>.</summary>
-    public int BeginDelivery()
-    {
-        var previous = _deliveringThread;
-        Volatile.Write(ref _deliveringThread, Environment.CurrentManagedThreadId);
-        return previous;
-    }
-
     /// <summary>
-    /// The handler has yielded (it waits for the next read, or for anything else): the answers it deferred in this
-    /// turn leave now, in one flush.
+    /// A read has handed its result to the handler, which ran inline until it yielded (to wait for the next read, or for
+    /// anything else): the answers it deferred in that turn leave now, in one flush.
     /// </summary>
-    public void EndDelivery(int previous)
-    {
-        Volatile.Write(ref _deliveringThread, previous);
-        if (previous == 0)
-        {
-            FlushDeferred();
-        }
-    }
+    public void AfterDelivery() => FlushDeferred();
 
     /// <summary>The queued flush of deferred bytes.</summary>
     void IThreadPoolWorkItem.Execute() => FlushDeferred(fromWorkItem: true);

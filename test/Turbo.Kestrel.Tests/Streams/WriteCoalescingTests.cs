@@ -66,6 +66,29 @@ public class WriteCoalescingTests
     }
 
     [Fact]
+    public async Task AnAnswerDeferredBehindPipelinedInput_Leaves_EvenWhileTheHandlerBlocksWhereTheReadWokeIt()
+    {
+        var connection = new PipeConnection();
+        var stream = connection.Stream;
+        var read = stream.ReadUntilAsync("\n").AsTask(); // waits for the transport
+
+        // The handler resumes inline, inside the transport's delivery of the bytes, answers (deferred: a second
+        // request is buffered) and then blocks there, as sync-over-async code would.
+        var seen = read.ContinueWith(
+            r =>
+            {
+                stream.WriteAsync(r.Result).AsTask().GetAwaiter().GetResult();
+                return connection.PeekServerOutputAsync("first\n".Length).Wait(TimeSpan.FromSeconds(10));
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        await connection.SendAsync("first\nsecond\n");
+
+        Assert.True(await seen.Within(), "the deferred answer was not sent while the handler blocked");
+    }
+
+    [Fact]
     public async Task AnAnswerDeferredBehindPipelinedInput_LeavesBeforeTheReadThatWaits()
     {
         var connection = new PipeConnection();

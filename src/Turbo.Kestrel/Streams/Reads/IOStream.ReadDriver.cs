@@ -174,7 +174,6 @@ public partial class IOStream
             stream.EndOperation(operation, _endsRead);
 
             // The handler usually goes on inline, here: what it writes before it yields is flushed once, after.
-            var delivery = stream._output.BeginDelivery();
             try
             {
                 if (error is null)
@@ -188,13 +187,14 @@ public partial class IOStream
             }
             finally
             {
-                stream._output.EndDelivery(delivery);
+                stream._output.AfterDelivery();
             }
         }
 
         public TResult GetResult(short token)
         {
-            var current = token == _core.Version;
+            // Only a finished read frees the driver (a blocking GetResult on a pending read is misuse, not the end).
+            var current = token == _core.Version && _core.GetStatus(token) != ValueTaskSourceStatus.Pending;
             try
             {
                 return _core.GetResult(token);

@@ -37,6 +37,10 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
     private int _deferred;
     private bool _flushScheduled;
 
+    // How many read results this thread is delivering right now (a handler running inline inside a read's completion).
+    [ThreadStatic]
+    private static int t_deliveries;
+
     /// <summary>True while a write has not completed.</summary>
     public bool IsWriting => Volatile.Read(ref _flushing) && !Volatile.Read(ref _failed);
 
@@ -160,16 +164,15 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
             }
 
             _flushing = false;
-            schedule = !_flushScheduled;
-            _flushScheduled = true;
+            schedule = !_flushScheduled && NeedsQueuedFlush();
+            _flushScheduled |= schedule;
         }
 
         watch?.OnWriteDone();
         if (schedule)
         {
-            // The safety net: runs when this thread finishes its current work (after the handler's burst of reads and
-            // writes), or on another thread if this one stays busy or blocks. Usually the read that woke the handler
-            // has flushed by then (AfterDelivery), and this finds nothing to do.
+            // Runs when this thread finishes its current work (after the handler's burst of reads and writes), or on
+            // another thread if this one stays busy or blocks.
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
         }
 
@@ -177,10 +180,26 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
     }
 
     /// <summary>
-    /// A read has handed its result to the handler, which ran inline until it yielded (to wait for the next read, or for
-    /// anything else): the answers it deferred in that turn leave now, in one flush.
+    /// Whether deferred bytes need a flush queued to the thread pool. Not when the write comes from a handler running
+    /// inline in a read's delivery on a thread outside the pool (the runtime's socket thread, with inline scheduling and
+    /// inline completions): the delivery flushes when the handler yields (<see cref="EndDelivery"/>), and a queued
+    /// item would wake a pool thread for every burst. On a pool thread the item is cheap (this thread's own queue) and
+    /// is the safety net for a handler that blocks where its read woke it: another thread takes the item and sends.
     /// </summary>
-    public void AfterDelivery() => FlushDeferred();
+    private static bool NeedsQueuedFlush() => t_deliveries == 0 || Thread.CurrentThread.IsThreadPoolThread;
+
+    /// <summary>A read starts handing its result to the handler, which may run inline on this thread.</summary>
+    public static void BeginDelivery() => t_deliveries++;
+
+    /// <summary>
+    /// The handler has yielded (to wait for the next read, or for anything else): the answers it deferred in this turn
+    /// leave now, in one flush.
+    /// </summary>
+    public void EndDelivery()
+    {
+        t_deliveries--;
+        FlushDeferred();
+    }
 
     /// <summary>The queued flush of deferred bytes.</summary>
     void IThreadPoolWorkItem.Execute() => FlushDeferred(fromWorkItem: true);

@@ -83,7 +83,9 @@ public class WriteCoalescingTests
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
-        await connection.SendAsync("first\nsecond\n");
+        // Delivered on a thread-pool thread, as with the default scheduling (on the runtime's socket thread, with
+        // inline completions, a blocking handler stalls every connection anyway: documented under InlineScheduling).
+        await Task.Run(() => connection.SendAsync("first\nsecond\n"));
 
         Assert.True(await seen.Within(), "the deferred answer was not sent while the handler blocked");
     }

@@ -174,6 +174,7 @@ public partial class IOStream
             stream.EndOperation(operation, _endsRead);
 
             // The handler usually goes on inline, here: what it writes before it yields is flushed once, after.
+            OutputQueue.BeginDelivery();
             try
             {
                 if (error is null)
@@ -187,7 +188,7 @@ public partial class IOStream
             }
             finally
             {
-                stream._output.AfterDelivery();
+                stream._output.EndDelivery();
             }
         }
 

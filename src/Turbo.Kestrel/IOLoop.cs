@@ -62,8 +62,8 @@ public sealed class IOLoop : IAsyncDisposable
     /// It pays only together with the environment variable <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, set
     /// before the process starts, so that socket completions themselves run on the runtime's socket thread: then a
     /// message costs markedly less CPU (docs/performance.md), and a handler that blocks stalls every connection on
-    /// that thread, which is Turbo's own rule (handlers must not block). Without the variable it is slower than the
-    /// default.
+    /// that thread, which is Turbo's own rule (handlers must not block); answers it deferred while answering pipelined
+    /// requests also wait until it yields. Without the variable it is slower than the default.
     /// </remarks>
     public bool InlineScheduling { get; set; }
 

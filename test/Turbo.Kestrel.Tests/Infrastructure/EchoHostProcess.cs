@@ -70,6 +70,33 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
         Assert.True(prlimit.ExitCode == 0, await prlimit.StandardError.ReadToEndAsync());
     }
 
+    /// <summary>Waits up to <paramref name="wait"/> for a console line matching <paramref name="match"/>; false if none came.</summary>
+    public async Task<bool> PrintsWithinAsync(Func<string, bool> match, TimeSpan wait)
+    {
+        if (_seen.Any(match))
+        {
+            return true;
+        }
+
+        using var timeout = new CancellationTokenSource(wait);
+        try
+        {
+            while (true)
+            {
+                var line = await _lines.Reader.ReadAsync(timeout.Token);
+                _seen.Add(line);
+                if (match(line))
+                {
+                    return true;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Waits for a console line matching <paramref name="match"/> (seen before or arriving later).</summary>
     public async Task<string> WaitForLineAsync(Func<string, bool> match)
     {

@@ -9,7 +9,8 @@ internal interface IReadOperation<TResult> : IReadRelease
 {
     /// <summary>
     /// Completes the read from the stream's buffered bytes, or returns false when more bytes are needed.
-    /// Throws when the read can never complete (a limit, or the stream closed).
+    /// When the read can never complete it throws (a limit), or, for the stream having ended, throws unless a read
+    /// driver is retrying it, which receives that error instead (see <c>IOStream.ThrowIfMoreCannotArrive</c>).
     /// </summary>
     bool TryComplete(IOStream stream, out TResult result);
 }

@@ -71,41 +71,24 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
     }
 
     /// <summary>Waits up to <paramref name="wait"/> for a console line matching <paramref name="match"/>; false if none came.</summary>
-    public async Task<bool> PrintsWithinAsync(Func<string, bool> match, TimeSpan wait)
-    {
-        if (_seen.Any(match))
-        {
-            return true;
-        }
-
-        using var timeout = new CancellationTokenSource(wait);
-        try
-        {
-            while (true)
-            {
-                var line = await _lines.Reader.ReadAsync(timeout.Token);
-                _seen.Add(line);
-                if (match(line))
-                {
-                    return true;
-                }
-            }
-        }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-        {
-            return false;
-        }
-    }
+    public async Task<bool> PrintsWithinAsync(Func<string, bool> match, TimeSpan wait) => await FindLineAsync(match, wait) is not null;
 
     /// <summary>Waits for a console line matching <paramref name="match"/> (seen before or arriving later).</summary>
-    public async Task<string> WaitForLineAsync(Func<string, bool> match)
+    public async Task<string> WaitForLineAsync(Func<string, bool> match) =>
+        await FindLineAsync(match, Timeouts.Default)
+        ?? throw new TimeoutException( // What the host did print, so that a failure is understood from the test log alone.
+            $"EchoHost printed no matching line within {Timeouts.Default.TotalSeconds} s (exited: {_process.HasExited}, open fds: {(_process.HasExited ? -1 : OpenDescriptors)}). Its last lines:\n"
+            + string.Join("\n", _seen.TakeLast(30)));
+
+    /// <summary>The first console line matching <paramref name="match"/>, seen before or arriving within <paramref name="wait"/>; null if none.</summary>
+    private async Task<string?> FindLineAsync(Func<string, bool> match, TimeSpan wait)
     {
         if (_seen.FirstOrDefault(match) is { } earlier)
         {
             return earlier;
         }
 
-        using var timeout = new CancellationTokenSource(Timeouts.Default);
+        using var timeout = new CancellationTokenSource(wait);
         try
         {
             while (true)
@@ -120,10 +103,7 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
-            // Say what the host did print, so that a failure here can be understood from the test log alone.
-            throw new TimeoutException(
-                $"EchoHost printed no matching line within {Timeouts.Default.TotalSeconds} s (exited: {_process.HasExited}, open fds: {(_process.HasExited ? -1 : OpenDescriptors)}). Its last lines:\n"
-                + string.Join("\n", _seen.TakeLast(30)));
+            return null;
         }
     }
 

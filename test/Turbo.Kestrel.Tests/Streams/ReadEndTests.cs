@@ -41,7 +41,7 @@ public class ReadEndTests
     }
 
     [Fact]
-    public async Task ReadsAfterAWait_ReuseTheStreamsDriver_AndStayInOrder()
+    public async Task AHundredWaitingReadsInARow_EachGetsItsOwnLine()
     {
         var connection = new PipeConnection();
         for (var i = 0; i < 100; i++)

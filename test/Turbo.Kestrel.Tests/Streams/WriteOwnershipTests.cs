@@ -52,7 +52,7 @@ public class WriteOwnershipTests
     }
 
     [Fact]
-    public async Task UncancelledWrite_TakesNoCopy_AndCompletesWhenSent()
+    public async Task UncancelledLargeWrite_CompletesOnceSentWhole()
     {
         var connection = new PipeConnection(pauseOutput: true);
         var write = connection.Stream.WriteAsync(Filled(Large, (byte)'a')).AsTask();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end echo benchmark: Turbo.Kestrel's EchoBench beside the shared kit's peers, in one run.
 #
-#   bench/run-e2e.sh                      # full preset: c-epoll kestrel-raw kestrel-inline go turbo turbo-inline
+#   bench/run-e2e.sh                      # full preset: c-epoll kestrel-raw kestrel-inline kestrel-inline-cc0 go turbo turbo-inline
 #   bench/run-e2e.sh --quick              # smoke run
 #   bench/run-e2e.sh --cells "raw64 lines64x16" --repeat 3 --peers "kestrel-raw turbo"
 #
@@ -11,6 +11,8 @@
 #   turbo         bench/EchoBench with the library's default settings
 #   turbo-inline  the same with IOLoop.InlineScheduling = true and DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1,
 #                 the configuration of the kit's kestrel-inline
+#   kestrel-inline-cc0  the kit's kestrel-inline with the runtime setting EchoBench ships with
+#                 (System.Runtime.TieredCompilation.CallCountingDelayMs=0): the like-for-like baseline
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kit="${BENCH_KIT:-$repo/../shared/bench}"
@@ -32,7 +34,7 @@ fi
 dotnet build "$repo/bench/EchoBench/EchoBench.csproj" -c Release -o "$work/echobench" -nologo -v quiet >&2
 dll="$work/echobench/EchoBench.dll"
 
-peers="c-epoll kestrel-raw kestrel-inline go turbo turbo-inline"
+peers="c-epoll kestrel-raw kestrel-inline kestrel-inline-cc0 go turbo turbo-inline"
 args=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -44,5 +46,6 @@ done
 cd "$work/bench"
 exec ./run.sh \
     --peer "turbo=dotnet $dll --port {port} --mode {mode}" \
+    --peer "kestrel-inline-cc0=env DOTNET_TC_CallCountingDelayMs=0 DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 dotnet $work/bench/build/kestrel-raw/kestrel-raw.dll --port {port} --mode {mode} --inline" \
     --peer "turbo-inline=env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 dotnet $dll --port {port} --mode {mode} --inline" \
     --peers "$peers" "${args[@]}"

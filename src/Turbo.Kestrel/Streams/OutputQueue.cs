@@ -63,6 +63,9 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
         }
 
         PendingWrite? queued = null;
+        Exception? deferFailure = null;
+        var deferred = false;
+        var schedule = false;
         lock (_gate)
         {
             if (_failed || _completing)
@@ -75,6 +78,24 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
                 // A caller that may stop waiting must not have its buffer read after it did: the write owns a copy.
                 queued = new PendingWrite(cancellationToken.CanBeCanceled ? data.ToArray() : data);
                 (_waiting ??= new Queue<PendingWrite>()).Enqueue(queued);
+            }
+            else if (mayDefer && _deferred + data.Length <= MaxPiece)
+            {
+                // The writer is idle and nobody waits (waiters exist only behind a flush): the bytes go into the pipe
+                // under the gate, which keeps any other caller from owning the writer meanwhile, and wait there for the
+                // flush of a later write, of the waiting read, or of the queued item.
+                try
+                {
+                    writer.Write(data.Span);
+                    _deferred += data.Length;
+                    deferred = true;
+                    schedule = !_flushScheduled && NeedsQueuedFlush();
+                    _flushScheduled |= schedule;
+                }
+                catch (Exception ex)
+                {
+                    deferFailure = ex;
+                }
             }
             else
             {
@@ -89,26 +110,23 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
                 : new ValueTask(queued.Task);
         }
 
-        if (mayDefer && _deferred + data.Length <= MaxPiece)
+        if (deferred)
         {
-            try
+            watch?.OnWriteDone();
+            if (schedule)
             {
-                writer.Write(data.Span);
-            }
-            catch (Exception ex)
-            {
-                Fail(ex);
-                return ValueTask.FromException(ClosedError());
+                // Runs when this thread finishes its current work (after the handler's burst of reads and writes), or on
+                // another thread if this one stays busy or blocks.
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
             }
 
-            _deferred += data.Length;
-            if (ReleaseDeferred())
-            {
-                return default;
-            }
+            return default;
+        }
 
-            // Someone waits behind this write, or the output is ending: flush now.
-            data = default;
+        if (deferFailure is not null)
+        {
+            Fail(deferFailure);
+            return ValueTask.FromException(ClosedError());
         }
 
         ValueTask<FlushResult> flush;
@@ -147,36 +165,6 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
         rest = rest[length..];
         _deferred = 0;
         return writer.FlushAsync(CancellationToken.None);
-    }
-
-    /// <summary>
-    /// After a deferred write: gives up the writer and makes sure a flush is queued. False when the writer must flush
-    /// now instead (writes are queued behind it, or the output is completing), and it is still the owner.
-    /// </summary>
-    private bool ReleaseDeferred()
-    {
-        bool schedule;
-        lock (_gate)
-        {
-            if (_waiting is { Count: > 0 } || _completing)
-            {
-                return false;
-            }
-
-            _flushing = false;
-            schedule = !_flushScheduled && NeedsQueuedFlush();
-            _flushScheduled |= schedule;
-        }
-
-        watch?.OnWriteDone();
-        if (schedule)
-        {
-            // Runs when this thread finishes its current work (after the handler's burst of reads and writes), or on
-            // another thread if this one stays busy or blocks.
-            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
-        }
-
-        return true;
     }
 
     /// <summary>

@@ -26,6 +26,10 @@ public partial class IOStream
         private CancellationToken _cancellationToken;
         private int _inUse;
 
+        // The error a read ends with when it was made for this read and never thrown: GetResult throws it directly,
+        // which costs less than rethrowing a captured one (the common end of every connection goes through here).
+        private Exception? _freshError;
+
         public ReadDriver(IOStream stream)
         {
             _stream = stream;
@@ -52,6 +56,7 @@ public partial class IOStream
             var stream = _stream;
             TResult? result;
             Exception? error;
+            bool fresh;
             try
             {
                 while (true)
@@ -72,7 +77,7 @@ public partial class IOStream
                         return;
                     }
 
-                    if (TryFinish(fill, out result, out error))
+                    if (TryFinish(fill, out result, out error, out fresh))
                     {
                         break;
                     }
@@ -84,9 +89,10 @@ public partial class IOStream
             {
                 result = default;
                 error = ex;
+                fresh = false;
             }
 
-            Complete(result, error);
+            Complete(result, error, fresh);
         }
 
         private void OnFilled()
@@ -96,9 +102,10 @@ public partial class IOStream
             bool finished;
             TResult? result;
             Exception? error;
+            bool fresh;
             try
             {
-                finished = TryFinish(fill, out result, out error);
+                finished = TryFinish(fill, out result, out error, out fresh);
             }
 #pragma warning disable CA1031 // Whatever ends the read goes to its caller.
             catch (Exception ex)
@@ -107,11 +114,12 @@ public partial class IOStream
                 finished = true;
                 result = default;
                 error = ex;
+                fresh = false;
             }
 
             if (finished)
             {
-                Complete(result, error);
+                Complete(result, error, fresh);
             }
             else
             {
@@ -121,12 +129,14 @@ public partial class IOStream
 
         /// <summary>
         /// Takes a fill's bytes and retries the operation. True when the read has ended: with a result, or with the
-        /// error it ends with (returned, not thrown, when the stream can deliver no more).
+        /// error it ends with (returned, not thrown, when the stream can deliver no more). <paramref name="fresh"/>: the
+        /// error was made here and has never been thrown.
         /// </summary>
-        private bool TryFinish(ConfiguredValueTaskAwaitable<ReadResult>.ConfiguredValueTaskAwaiter fill, out TResult? result, out Exception? error)
+        private bool TryFinish(ConfiguredValueTaskAwaitable<ReadResult>.ConfiguredValueTaskAwaiter fill, out TResult? result, out Exception? error, out bool fresh)
         {
             var stream = _stream;
             result = default;
+            fresh = true;
             ReadResult filled;
             try
             {
@@ -136,6 +146,7 @@ public partial class IOStream
             {
                 stream.TakeBackExamined();
                 error = ex;
+                fresh = false;
                 return true;
             }
 #pragma warning disable CA1031 // ConnectionResetException, ConnectionAbortedException, a completed pipe: a quiet close.
@@ -164,7 +175,7 @@ public partial class IOStream
         }
 
         /// <summary>Ends the read (its guard is released first, as when a read completes at once), then hands over the outcome.</summary>
-        private void Complete(TResult? result, Exception? error)
+        private void Complete(TResult? result, Exception? error, bool fresh)
         {
             var stream = _stream;
             var operation = _operation;
@@ -181,6 +192,11 @@ public partial class IOStream
                 {
                     _core.SetResult(result!);
                 }
+                else if (fresh)
+                {
+                    _freshError = error;
+                    _core.SetResult(default!);
+                }
                 else
                 {
                     _core.SetException(error);
@@ -196,9 +212,17 @@ public partial class IOStream
         {
             // Only a finished read frees the driver (a blocking GetResult on a pending read is misuse, not the end).
             var current = token == _core.Version && _core.GetStatus(token) != ValueTaskSourceStatus.Pending;
+            Exception? fresh = null;
             try
             {
-                return _core.GetResult(token);
+                var result = _core.GetResult(token);
+                if (current && _freshError is not null)
+                {
+                    fresh = _freshError;
+                    _freshError = null;
+                }
+
+                return fresh is null ? result : throw fresh;
             }
             finally
             {
@@ -210,7 +234,13 @@ public partial class IOStream
             }
         }
 
-        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+        public ValueTaskSourceStatus GetStatus(short token)
+        {
+            var status = _core.GetStatus(token);
+            return status == ValueTaskSourceStatus.Succeeded && token == _core.Version && _freshError is not null
+                ? ValueTaskSourceStatus.Faulted
+                : status;
+        }
 
         public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
             _core.OnCompleted(continuation, state, token, flags);

@@ -1,9 +1,11 @@
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Turbo.Kestrel.Diagnostics;
 
 namespace Turbo.Kestrel;
 
@@ -28,6 +30,7 @@ public sealed class IOLoop : IAsyncDisposable
     private bool _stopRequested;
     private Task _lastStop = Task.CompletedTask;
     private readonly Lazy<WebApplication> _kestrelTls;
+    private readonly Lazy<TurboMetrics> _metrics;
 
     /// <summary>Creates a loop.</summary>
     /// <param name="services">Where logging comes from (the host's provider, usually). When null, the loop builds
@@ -45,6 +48,7 @@ public sealed class IOLoop : IAsyncDisposable
         TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
         _hostLifetime = services.GetService<IHostApplicationLifetime>();
         _kestrelTls = new Lazy<WebApplication>(CreateKestrelTlsServices);
+        _metrics = new Lazy<TurboMetrics>(() => new TurboMetrics(Services.GetService<IMeterFactory>()));
     }
 
     /// <summary>The global loop, used by servers constructed without one (Turbo's <c>ioloop.instance()</c>).</summary>
@@ -82,6 +86,9 @@ public sealed class IOLoop : IAsyncDisposable
     internal IServiceProvider KestrelTlsServices => _kestrelTls.Value.Services;
 
     internal ILoggerFactory LoggerFactory { get; }
+
+    /// <summary>The <c>Turbo.Kestrel</c> meter of this loop's servers, made through the services' <see cref="IMeterFactory"/>.</summary>
+    internal TurboMetrics Metrics => _metrics.Value;
 
     /// <summary>Blocks until <see cref="Stop"/> is called and the servers have stopped (Turbo's <c>ioloop.instance():start()</c>).</summary>
     public void Start() => RunAsync().GetAwaiter().GetResult();
@@ -134,6 +141,11 @@ public sealed class IOLoop : IAsyncDisposable
         if (_kestrelTls.IsValueCreated)
         {
             await _kestrelTls.Value.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_metrics.IsValueCreated)
+        {
+            _metrics.Value.Dispose();
         }
 
         if (_ownedServices is not null)
@@ -203,6 +215,7 @@ public sealed class IOLoop : IAsyncDisposable
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private static ServiceProvider CreateDefaultServices() => new ServiceCollection()
+        .AddMetrics()
         .AddLogging(logging => logging
             .AddSimpleConsole(console =>
             {

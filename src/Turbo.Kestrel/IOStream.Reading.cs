@@ -34,6 +34,13 @@ public partial class IOStream
     private Exception? _returnedFailure;
     private byte[]? _lastDelimiterBytes;
 
+    // Bytes the reads returned, and how many of them (and of the written ones) metrics have been told about. Only the
+    // reading side touches these.
+    private const long BytesReportedEvery = 64 * 1024;
+    private long _bytesRead;
+    private long _bytesReadReported;
+    private long _bytesWrittenReported;
+
     /// <summary>
     /// Reads until <paramref name="delimiter"/> and returns everything up to and including it.
     /// </summary>
@@ -219,6 +226,13 @@ public partial class IOStream
         // Answers to the requests read so far leave before the read waits for the peer.
         _answeringPipelined = false;
         _output.FlushDeferred();
+        if (_metrics is { } metrics
+            && (_bytesRead - _bytesReadReported >= BytesReportedEvery || _output.BytesWritten - _bytesWrittenReported >= BytesReportedEvery))
+        {
+            // A long connection's traffic shows while it runs, without a counter update per message.
+            metrics.ReportBytes(this);
+        }
+
         try
         {
             if (_holding)
@@ -315,6 +329,7 @@ public partial class IOStream
         taken.CopyTo(destination);
         _buffered = _buffered.Slice(taken.End);
         _answeringPipelined = !_buffered.IsEmpty;
+        _bytesRead += end;
         return (int)end;
     }
 
@@ -396,7 +411,18 @@ public partial class IOStream
         var bytes = taken.ToArray();
         _buffered = _buffered.Slice(taken.End);
         _answeringPipelined = !_buffered.IsEmpty;
+        _bytesRead += length;
         return bytes;
+    }
+
+    /// <summary>The bytes read and written since the last call (metrics report them, see <c>EndpointMetrics</c>).</summary>
+    internal (long Read, long Written) TakeByteCounts()
+    {
+        var written = _output.BytesWritten;
+        var counts = (_bytesRead - _bytesReadReported, written - _bytesWrittenReported);
+        _bytesReadReported = _bytesRead;
+        _bytesWrittenReported = written;
+        return counts;
     }
 
     /// <summary>
@@ -454,6 +480,7 @@ public partial class IOStream
     {
         var limit = MaxBufferSize;
         TurboLog.BufferFull(_logger, ConnectionId, bytes, limit);
+        _closedByLimit = "max_buffer_size";
         var cause = new StreamBufferFullException(
             string.Format(System.Globalization.CultureInfo.InvariantCulture, what, bytes) + $", more than MaxBufferSize ({limit} bytes).");
         ReleaseBuffered();
@@ -464,6 +491,7 @@ public partial class IOStream
     private UnsatisfiableReadException Unsatisfiable(int maxBytes)
     {
         TurboLog.UnsatisfiableRead(_logger, ConnectionId, maxBytes);
+        _closedByLimit = "max_bytes";
         ReleaseBuffered();
         _ = CloseCoreAsync();
         return new UnsatisfiableReadException(

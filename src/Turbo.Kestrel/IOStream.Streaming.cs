@@ -66,6 +66,7 @@ public partial class IOStream
 
                 _buffered = _buffered.Slice(chunk.End);
                 remaining -= chunk.Length;
+                _bytesRead += chunk.Length;
             }
         }
         finally

@@ -40,12 +40,16 @@ public partial class IOStream
     private long _maxBufferSize;
     private string? _address;
     private SslInfo? _tls;
+    private readonly Diagnostics.EndpointMetrics? _metrics;
+    private volatile string? _closedByLimit;
 
-    internal IOStream(ConnectionContext connection, long maxBufferSize, ILogger logger, Limits.ConnectionWatch? watch = null)
+    internal IOStream(
+        ConnectionContext connection, long maxBufferSize, ILogger logger, Limits.ConnectionWatch? watch = null, Diagnostics.EndpointMetrics? metrics = null)
     {
         _connection = connection;
         _input = connection.Transport.Input;
         _watch = watch;
+        _metrics = metrics;
         _output = new OutputQueue(connection.Transport.Output, watch);
         _logger = logger;
         _maxBufferSize = maxBufferSize;
@@ -140,11 +144,17 @@ public partial class IOStream
     public void Abort() => AbortCore(new ConnectionAbortedException("The stream was aborted."));
 
     /// <summary>A limit closes the connection: pending and later reads and writes say which.</summary>
-    internal void AbortByLimit(TimeoutException reason)
+    /// <param name="reason">What the reads and writes throw, inside their <see cref="StreamClosedException"/>.</param>
+    /// <param name="limit">The limit's name in metrics (<c>turbo.limit</c>).</param>
+    internal void AbortByLimit(TimeoutException reason, string limit)
     {
+        _closedByLimit = limit;
         _limitFailure = reason;
         AbortCore(reason);
     }
+
+    /// <summary>The name of the limit that closed the connection (<c>turbo.limit</c>), or null.</summary>
+    internal string? ClosedByLimit => _closedByLimit;
 
     private void AbortCore(Exception reason)
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
@@ -470,10 +471,10 @@ public abstract class TcpServer : IAsyncDisposable
     }
 
     /// <summary>Listens like <c>Listen</c> and returns the listener, so that configuration reloads can close it alone.</summary>
-    internal ListenerGroup ListenTracked(int port, string? address, int backlog, AddressFamily family)
+    internal ListenerGroup ListenTracked(int port, string? address, int backlog, AddressFamily family, bool reusePort = false)
     {
         var stops = StopsSoFar();
-        return StartGroup(BindOwned(ListenAddress.Resolve(port, address, family), backlog), stops);
+        return StartGroup(BindOwned(ListenAddress.Resolve(port, address, family), backlog, reusePort), stops);
     }
 
     private int StopsSoFar()
@@ -510,9 +511,9 @@ public abstract class TcpServer : IAsyncDisposable
         StartGroup(sockets, stops);
     }
 
-    private List<Socket> BindOwned(IReadOnlyList<ListenAddress> addresses, int backlog)
+    private List<Socket> BindOwned(IReadOnlyList<ListenAddress> addresses, int backlog, bool reusePort = false)
     {
-        var sockets = ListenSocket.BindAll(addresses, backlog);
+        var sockets = ListenSocket.BindAll(addresses, backlog, reusePort);
         foreach (var socket in sockets)
         {
             SocketRegistry.TryClaim(socket, this);
@@ -545,9 +546,11 @@ public abstract class TcpServer : IAsyncDisposable
         var tls = _tls;
         var proxy = CreateProxyMiddleware(logger);
         var watchdog = Watchdog;
+        var name = Name;
+        var metrics = loop.Metrics;
         var group = ListenerGroup.Start(
-            sockets, RunConnectionAsync, tls is null ? loop.Services : loop.KestrelTlsServices, loop.LoggerFactory, watchdog, tls, proxy,
-            inlineScheduling: loop.InlineScheduling);
+            sockets, RunConnectionAsync, tls is null ? loop.Services : loop.KestrelTlsServices, loop.LoggerFactory, watchdog,
+            endPoint => new EndpointMetrics(metrics, name, endPoint), tls, proxy, inlineScheduling: loop.InlineScheduling);
         bool stoppedMeanwhile;
         lock (_gate)
         {
@@ -583,17 +586,20 @@ public abstract class TcpServer : IAsyncDisposable
         }
     }
 
-    private async Task RunConnectionAsync(ConnectionContext connection, ListenerGroup group)
+    private async Task RunConnectionAsync(ConnectionContext connection, ListenerGroup group, EndpointMetrics metrics)
     {
+        var started = Stopwatch.GetTimestamp();
         var watchdog = _watchdog!;
         var watch = watchdog.Watch();
-        var stream = new IOStream(connection, MaxBufferSize, _logger!, watch);
+        var stream = new IOStream(connection, MaxBufferSize, _logger!, watch, metrics);
         if (watch is not null)
         {
             watch.Stream = stream;
             watchdog.Track(watch);
         }
 
+        metrics.ConnectionStarted();
+        string? errorType = null;
         try
         {
             await HandleStreamAsync(stream, stream.Address).ConfigureAwait(false);
@@ -606,6 +612,7 @@ public abstract class TcpServer : IAsyncDisposable
         catch (Exception ex)
 #pragma warning restore CA1031
         {
+            errorType = ex.GetType().FullName;
             TurboLog.HandlerFailed(_logger!, connection.ConnectionId, Name, ex);
         }
         finally
@@ -615,6 +622,8 @@ public abstract class TcpServer : IAsyncDisposable
             {
                 watchdog.Untrack(watch);
             }
+
+            metrics.ConnectionEnded(started, stream, errorType);
         }
     }
 

@@ -11,4 +11,6 @@ namespace Turbo.Kestrel.Hosting;
 /// <param name="FileHandle">For <c>fd://N</c>: the inherited listening socket's descriptor.</param>
 /// <param name="Backlog">The listen backlog.</param>
 /// <param name="Tls">Written as <c>tls://</c>: the server's <c>Ssl</c> section must give a certificate.</param>
-internal sealed record EndpointSettings(string Key, string Url, string? Host, int Port, AddressFamily Family, int? FileHandle, int Backlog, bool Tls);
+/// <param name="ReusePort">SO_REUSEPORT: several processes may listen on the port, the kernel spreads connections (Linux).</param>
+internal sealed record EndpointSettings(
+    string Key, string Url, string? Host, int Port, AddressFamily Family, int? FileHandle, int Backlog, bool Tls, bool ReusePort = false);

@@ -34,7 +34,7 @@ internal static class TurboConfigurationReader
     private static readonly string[] RateKeys = ["BytesPerSecond", "GracePeriod"];
     private static readonly string[] ProxyKeys = ["Mode", "TrustedProxies", "HeaderTimeout"];
     private static readonly string[] SslKeys = ["CertFile", "KeyFile", "Password", "ClientCertificateMode", "Protocols", "HandshakeTimeout"];
-    private static readonly string[] EndpointKeys = ["Url", "Backlog"];
+    private static readonly string[] EndpointKeys = ["Url", "Backlog", "ReusePort"];
 
     /// <summary>Reads the settings of every registered server (servers with no section get empty settings).</summary>
     public static IReadOnlyList<ServerSettings> Read(IConfiguration configuration, IReadOnlyList<string> serverNames)
@@ -57,9 +57,11 @@ internal static class TurboConfigurationReader
     }
 
     /// <summary><c>Turbo:InlineScheduling</c> (see <see cref="IOLoop.InlineScheduling"/>), or null when absent.</summary>
-    public static bool? ReadInlineScheduling(IConfiguration configuration)
+    public static bool? ReadInlineScheduling(IConfiguration configuration) =>
+        ReadBoolean(configuration.GetSection(SectionName).GetSection("InlineScheduling"));
+
+    private static bool? ReadBoolean(IConfigurationSection section)
     {
-        var section = configuration.GetSection(SectionName).GetSection("InlineScheduling");
         if (section.Value is null)
         {
             return null;
@@ -240,7 +242,18 @@ internal static class TurboConfigurationReader
         var tls = url.StartsWith("tls://", StringComparison.OrdinalIgnoreCase);
         var (host, port, family, fileHandle) = ParseUrl(tls ? "tcp://" + url["tls://".Length..] : url, urlSection.Path);
         var backlog = (int?)ReadInteger(section.GetSection("Backlog"), 1, int.MaxValue) ?? DefaultBacklog;
-        return new EndpointSettings(section.Path, url, host, port, family, fileHandle, backlog, tls);
+        var reusePort = ReadBoolean(section.GetSection("ReusePort")) ?? false;
+        if (reusePort && (fileHandle is not null || family == AddressFamily.Unix))
+        {
+            throw new InvalidOperationException($"{section.Path}:ReusePort: applies to tcp:// endpoints only, not to '{url}'.");
+        }
+
+        if (reusePort && !OperatingSystem.IsLinux())
+        {
+            throw new InvalidOperationException($"{section.Path}:ReusePort: SO_REUSEPORT load balancing is supported on Linux only.");
+        }
+
+        return new EndpointSettings(section.Path, url, host, port, family, fileHandle, backlog, tls, reusePort);
     }
 
     /// <summary>

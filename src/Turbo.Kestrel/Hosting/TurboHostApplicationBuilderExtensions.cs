@@ -1,5 +1,7 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Turbo.Kestrel;
 using Turbo.Kestrel.Hosting;
 
@@ -10,8 +12,10 @@ public static class TurboHostApplicationBuilderExtensions
 {
     /// <summary>
     /// Runs Turbo TCP servers in this host, beside (and independent of) its HTTP endpoints. Servers are
-    /// configured under <c>Turbo:Servers:&lt;name&gt;</c>, start with the host (a bind error fails the start and
-    /// names the configuration key) and drain when it stops, within <see cref="HostOptions.ShutdownTimeout"/>.
+    /// configured under <c>Turbo:Servers:&lt;name&gt;</c>, which is validated when the host starts (a bad value fails
+    /// the start with an <see cref="OptionsValidationException"/> naming its key), start with the host (a bind error
+    /// fails the start with an <see cref="InvalidOperationException"/> naming the key) and drain when it stops, within
+    /// <see cref="HostOptions.ShutdownTimeout"/>.
     /// Calling it again returns the same builder.
     /// </summary>
     /// <param name="builder">The host builder, e.g. from <c>WebApplication.CreateBuilder(args)</c> or <c>Host.CreateApplicationBuilder(args)</c>.</param>
@@ -31,7 +35,12 @@ public static class TurboHostApplicationBuilderExtensions
         var turbo = new TurboBuilder(builder.Services);
         builder.Services.AddSingleton(turbo);
         builder.Services.TryAddSingleton(static provider => new IOLoop(provider));
-        builder.Services.AddHostedService<TurboHostedService>();
+        builder.Services.AddOptions<TurboSettings>()
+            .Configure<IConfiguration>((settings, configuration) => settings.Load(configuration, turbo.ServerNames))
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<TurboSettings>, TurboSettingsValidator>();
+        builder.Services.AddSingleton<TurboHostedService>();
+        builder.Services.AddHostedService(static provider => provider.GetRequiredService<TurboHostedService>());
         return turbo;
     }
 }

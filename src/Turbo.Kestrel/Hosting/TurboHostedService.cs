@@ -3,8 +3,10 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using Turbo.Kestrel.Diagnostics;
+using Turbo.Kestrel.Health;
 using Microsoft.Extensions.FileProviders;
 using Turbo.Kestrel.Listening;
 using Turbo.Kestrel.Tls;
@@ -21,7 +23,8 @@ namespace Turbo.Kestrel.Hosting;
 /// its listener; connections it accepted keep running, as with <see cref="TcpServer.Stop"/>.
 /// </remarks>
 internal sealed class TurboHostedService(
-    TurboBuilder turbo, IServiceProvider services, IConfiguration configuration, IOLoop loop, ILoggerFactory loggerFactory)
+    TurboBuilder turbo, IServiceProvider services, IConfiguration configuration, IOLoop loop, ILoggerFactory loggerFactory,
+    IOptions<TurboSettings> startSettings)
     : IHostedService, IDisposable
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger(TurboLog.Category);
@@ -31,13 +34,42 @@ internal sealed class TurboHostedService(
     private readonly HashSet<int> _closedHandles = [];
     private readonly List<IDisposable> _certificateWatches = [];
     private readonly string _contentRoot = services.GetService<IHostEnvironment>()?.ContentRootPath ?? Environment.CurrentDirectory;
+    private readonly Dictionary<string, string> _failedEndpoints = [];
+    private ListenerGroup[] _draining = [];
     private IDisposable? _reloads;
+    private bool _running;
     private bool _stopping;
+
+    /// <summary>What the health checks report: whether the servers run, and each configured endpoint's state.</summary>
+    public HealthState GetHealthState()
+    {
+        lock (_gate)
+        {
+            var endpoints = _endpoints
+                .Select(e => new EndpointHealth(e.Value.Server.Name, e.Key.Key, e.Key.Url, e.Value.Listener.IsListening, null))
+                .Concat(_failedEndpoints.Select(f => new EndpointHealth(ServerOf(f.Key), f.Key, null, false, f.Value)))
+                .OrderBy(e => e.Key, StringComparer.Ordinal)
+                .ToArray();
+            var listeners = _stopping ? _draining : _endpoints.Values.Select(e => e.Listener).Distinct();
+            var connections = listeners.Sum(l => l.ConnectionCount);
+            return new HealthState(_running, _stopping, endpoints, connections);
+        }
+    }
+
+    /// <summary>The server name in an endpoint key (<c>Turbo:Servers:&lt;name&gt;:Endpoints:&lt;endpoint&gt;</c>).</summary>
+    private static string ServerOf(string endpointKey) => endpointKey.Split(':') is { Length: > 2 } parts ? parts[2] : endpointKey;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var settings = TurboConfigurationReader.Read(configuration, turbo.ServerNames);
-        if (TurboConfigurationReader.ReadInlineScheduling(configuration) is { } inline)
+        // Validated already when the host started (ValidateOnStart); a host that skipped validation fails here.
+        var start = startSettings.Value;
+        if (start.Error is { } error)
+        {
+            throw new InvalidOperationException(error);
+        }
+
+        var settings = start.Servers;
+        if (start.InlineScheduling is { } inline)
         {
             loop.InlineScheduling = inline;
         }
@@ -61,6 +93,10 @@ internal sealed class TurboHostedService(
 
         _reloads = ChangeToken.OnChange(configuration.GetReloadToken, Reload);
         WatchCertificates();
+        lock (_gate)
+        {
+            _running = true;
+        }
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
@@ -69,9 +105,11 @@ internal sealed class TurboHostedService(
         lock (_gate)
         {
             _stopping = true;
+            _draining = [.. _endpoints.Values.Select(e => e.Listener).Distinct()];
             servers = [.. _started];
             _started.Clear();
             _endpoints.Clear();
+            _failedEndpoints.Clear();
         }
 
         _reloads?.Dispose();
@@ -120,6 +158,11 @@ internal sealed class TurboHostedService(
             }
 
             var wanted = settings.SelectMany(s => s.Endpoints).ToHashSet();
+            foreach (var failed in _failedEndpoints.Keys.Where(key => !wanted.Any(e => e.Key == key)).ToArray())
+            {
+                _failedEndpoints.Remove(failed);
+            }
+
             foreach (var (endpoint, running) in _endpoints.Where(e => !wanted.Contains(e.Key)).ToArray())
             {
                 _endpoints.Remove(endpoint);
@@ -166,12 +209,14 @@ internal sealed class TurboHostedService(
                         }
 
                         _endpoints[endpoint] = (instance, Listen(instance, endpoint));
+                        _failedEndpoints.Remove(endpoint.Key);
                     }
 #pragma warning disable CA1031 // One endpoint that cannot start must not stop the rest of the change.
                     catch (Exception ex)
 #pragma warning restore CA1031
                     {
                         TurboLog.ReloadEndpointFailed(_logger, ex.Message, ex);
+                        _failedEndpoints[endpoint.Key] = ex.Message;
                     }
                 }
             }
@@ -251,7 +296,7 @@ internal sealed class TurboHostedService(
         {
             return endpoint.FileHandle is { } handle
                 ? AdoptInherited(server, handle, endpoint.Backlog)
-                : server.ListenTracked(endpoint.Port, endpoint.Host, endpoint.Backlog, endpoint.Family);
+                : server.ListenTracked(endpoint.Port, endpoint.Host, endpoint.Backlog, endpoint.Family, endpoint.ReusePort);
         }
         catch (Exception ex) when (ex is IOException or ArgumentException or NotSupportedException or SocketException or UnauthorizedAccessException)
         {

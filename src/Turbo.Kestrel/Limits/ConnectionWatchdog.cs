@@ -160,9 +160,17 @@ internal sealed class ConnectionWatchdog(TcpServer server, TimeProvider time, IL
             }
 
             Log(stream.ConnectionId, breach);
-            stream.AbortByLimit(new TimeoutException($"The connection was closed: {breach.Reason}."));
+            stream.AbortByLimit(new TimeoutException($"The connection was closed: {breach.Reason}."), MetricName(breach.Kind));
         }
     }
+
+    /// <summary>The limit's name in metrics (<c>turbo.limit</c>).</summary>
+    private static string MetricName(LimitKind kind) => kind switch
+    {
+        LimitKind.IdleTimeout => "idle_timeout",
+        LimitKind.WriteTimeout => "write_timeout",
+        _ => "min_read_rate",
+    };
 
     private void Log(string connectionId, LimitBreach breach)
     {

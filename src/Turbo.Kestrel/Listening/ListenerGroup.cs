@@ -45,10 +45,11 @@ internal sealed class ListenerGroup : IDisposable
     /// <summary>Starts accepting on <paramref name="sockets"/>; on failure the sockets are closed.</summary>
     public static ListenerGroup Start(
         IReadOnlyList<Socket> sockets,
-        Func<ConnectionContext, ListenerGroup, Task> onConnection,
+        Func<ConnectionContext, ListenerGroup, Diagnostics.EndpointMetrics, Task> onConnection,
         IServiceProvider services,
         ILoggerFactory loggerFactory,
         Limits.ConnectionWatchdog watchdog,
+        Func<EndPoint?, Diagnostics.EndpointMetrics> metricsFor,
         TlsEndpoint? tls = null,
         Proxy.ProxyProtocolMiddleware? proxy = null,
         bool inlineScheduling = false)
@@ -57,6 +58,7 @@ internal sealed class ListenerGroup : IDisposable
         var options = new KestrelServerOptions { ApplicationServices = services, AddServerHeader = false };
         foreach (var socket in sockets)
         {
+            var metrics = metricsFor(socket.LocalEndPoint);
             options.Listen(new BoundSocketEndPoint(socket, SocketRegistry.BacklogOf(socket)), listen =>
             {
                 listen.Protocols = HttpProtocols.None;
@@ -67,6 +69,7 @@ internal sealed class ListenerGroup : IDisposable
                 {
                     if (!watchdog.TryAdmit(connection.ConnectionId))
                     {
+                        metrics.Rejected("max_connections");
                         group.OnConnectionEnded();
                         return;
                     }
@@ -84,11 +87,11 @@ internal sealed class ListenerGroup : IDisposable
                 if (proxy is not null)
                 {
                     // The PROXY header comes before anything else, TLS included.
-                    listen.Use(next => connection => proxy.OnConnectionAsync(connection, next));
+                    listen.Use(next => connection => proxy.OnConnectionAsync(connection, next, metrics));
                 }
 
                 tls?.Apply(listen);
-                listen.Run(connection => onConnection(connection, group));
+                listen.Run(connection => onConnection(connection, group, metrics));
             });
         }
 

@@ -15,12 +15,13 @@ internal sealed class ProxyProtocolMiddleware(ProxyProtocolOptions options, ILog
     private readonly IPNetwork[] _trusted = [.. options.TrustedProxies];
     private readonly TimeSpan _timeout = options.HeaderTimeout;
 
-    public async Task OnConnectionAsync(ConnectionContext connection, ConnectionDelegate next)
+    public async Task OnConnectionAsync(ConnectionContext connection, ConnectionDelegate next, EndpointMetrics? metrics = null)
     {
         var peer = connection.RemoteEndPoint;
         if (peer is IPEndPoint ip && !IsTrusted(ip.Address))
         {
             TurboLog.ProxyUntrusted(logger, connection.ConnectionId, ip.Address);
+            metrics?.Rejected("proxy_untrusted");
             connection.Abort(new ConnectionAbortedException("Untrusted PROXY protocol peer."));
             return;
         }
@@ -28,6 +29,7 @@ internal sealed class ProxyProtocolMiddleware(ProxyProtocolOptions options, ILog
         var header = await ReadHeaderAsync(connection).ConfigureAwait(false);
         if (header is null)
         {
+            metrics?.Rejected("proxy_header");
             return;
         }
 

@@ -37,6 +37,9 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
     private int _deferred;
     private bool _flushScheduled;
 
+    // Bytes put into the pipe so far (only the writer's owner, or a deferring caller under the gate, adds to it).
+    private long _bytesWritten;
+
     // How many read results this thread is delivering right now (a handler running inline inside a read's completion).
     [ThreadStatic]
     private static int t_deliveries;
@@ -46,6 +49,9 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
 
     /// <summary>True once the transport went away or the output was aborted: nothing more can be sent.</summary>
     public bool IsFailed => Volatile.Read(ref _failed);
+
+    /// <summary>How many bytes writes have put into the pipe so far.</summary>
+    public long BytesWritten => Volatile.Read(ref _bytesWritten);
 
     /// <summary>Queues <paramref name="data"/> for sending; see <see cref="IOStream.WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/>.</summary>
     /// <param name="data">The bytes.</param>
@@ -88,6 +94,7 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
                 {
                     writer.Write(data.Span);
                     _deferred += data.Length;
+                    _bytesWritten += data.Length;
                     deferred = true;
                     schedule = !_flushScheduled && NeedsQueuedFlush();
                     _flushScheduled |= schedule;
@@ -164,6 +171,7 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
         writer.Write(rest.Span[..length]);
         rest = rest[length..];
         _deferred = 0;
+        _bytesWritten += length;
         return writer.FlushAsync(CancellationToken.None);
     }
 
@@ -460,6 +468,7 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
                 writer.Write(rest.Span[..length]);
                 rest = rest[length..];
                 unflushed += length;
+                _bytesWritten += length;
             }
         }
 

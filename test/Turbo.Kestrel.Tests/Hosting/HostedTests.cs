@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using Turbo.Kestrel.Tests.Infrastructure;
 using Turbo.Kestrel.Tests.Server;
 
@@ -154,14 +155,25 @@ public class HostedTests
     [InlineData("Turbo:Servers:Echo:Endpoints:Main:Url", "", "Turbo:Servers:Echo:Endpoints:Main:Url")]
     [InlineData("Turbo:Listeners", "x", "Turbo:Listeners")]
     [InlineData("Turbo:InlineScheduling", "sometimes", "Turbo:InlineScheduling")]
-    public async Task Hosted_BadConfigurationFailsStartNamingTheKey(string key, string value, string namedKey)
+    [InlineData("Turbo:Servers:Echo:Endpoints:Main:ReusePort", "maybe", "Turbo:Servers:Echo:Endpoints:Main:ReusePort")]
+    [InlineData("Turbo:Servers:Echo:Endpoints:Main:ReusePort", "true", "Turbo:Servers:Echo:Endpoints:Main:ReusePort", "Turbo:Servers:Echo:Endpoints:Main:Url", "fd://3")]
+    [InlineData("Turbo:Servers:Echo:Ssl:KeyFile", "key.pem", "Turbo:Servers:Echo:Ssl:CertFile")]
+    [InlineData("Turbo:Servers:Echo:Ssl:Protocols", "Tls99", "Turbo:Servers:Echo:Ssl:Protocols", "Turbo:Servers:Echo:Ssl:CertFile", "cert.pem")]
+    public async Task Hosted_BadConfigurationFailsStartNamingTheKey(string key, string value, string namedKey, string? otherKey = null, string? otherValue = null)
     {
         var settings = new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0", [key] = value };
+        if (otherKey is not null)
+        {
+            settings[otherKey] = otherValue;
+        }
+
         await using var app = BuildApp(settings);
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync().Within());
+        // ValidateOnStart: the host fails before anything starts, the HTTP side included.
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync().Within());
 
         Assert.StartsWith(namedKey, error.Message, StringComparison.Ordinal);
+        Assert.Empty(app.Services.GetRequiredKeyedService<TcpServer>("Echo").LocalEndPoints);
     }
 
     [Theory]

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Turbo.Kestrel.Tests.Infrastructure;
 using Turbo.Kestrel.Tests.Server;
 
@@ -82,7 +83,7 @@ public class ListeningConfigurationTests
             ["Turbo:Servers:Echo:Endpoints:B:Url"] = $"fd://{fd}",
         }, out _, out _);
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync().Within());
 
         Assert.Contains("Turbo:Servers:Echo:Endpoints:A:Url", error.Message, StringComparison.Ordinal);
         Assert.Contains("Turbo:Servers:Echo:Endpoints:B:Url", error.Message, StringComparison.Ordinal);
@@ -165,7 +166,7 @@ public class ListeningConfigurationTests
             [key] = value,
         }, out _, out _);
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync().Within());
 
         Assert.StartsWith(named, error.Message, StringComparison.Ordinal);
     }
@@ -175,7 +176,7 @@ public class ListeningConfigurationTests
     {
         using var host = BuildHost(new() { ["Turbo:Servers:Echo:ProxyProtocol:Mode"] = "Any" }, out _, out _);
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync().Within());
 
         Assert.StartsWith("Turbo:Servers:Echo:ProxyProtocol:TrustedProxies", error.Message, StringComparison.Ordinal);
     }
@@ -220,7 +221,7 @@ public class ListeningConfigurationTests
     {
         using var host = BuildHost(new() { ["Turbo:Servers:Echo:Limits:MinReadRate:BytesPerSecond"] = "100", [key] = value }, out _, out _);
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync().Within());
 
         Assert.StartsWith(named, error.Message, StringComparison.Ordinal);
     }
@@ -230,7 +231,7 @@ public class ListeningConfigurationTests
     {
         using var host = BuildHost(new() { ["Turbo:Servers:Echo:Limits:MinReadRate:GracePeriod"] = "00:00:05" }, out _, out _);
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync().Within());
 
         Assert.StartsWith("Turbo:Servers:Echo:Limits:MinReadRate:BytesPerSecond", error.Message, StringComparison.Ordinal);
     }
@@ -243,7 +244,7 @@ public class ListeningConfigurationTests
     {
         using var host = BuildHost(new() { ["Turbo:Servers:Echo:Endpoints:Bad:Url"] = url }, out _, out _);
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync().Within());
 
         Assert.StartsWith("Turbo:Servers:Echo:Endpoints:Bad:Url", error.Message, StringComparison.Ordinal);
     }

@@ -31,6 +31,9 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
 
     public int Port { get; private set; }
 
+    /// <summary>The HTTP side's address (health endpoints), from the host's "Now listening on" line.</summary>
+    public Uri HttpAddress { get; private set; } = null!;
+
     public bool HasExited => _process.HasExited;
 
     /// <summary>CPU time the process has used (user + system), from /proc.</summary>
@@ -59,6 +62,8 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
         var host = new EchoHostProcess(Process.Start(info)!);
         var listening = await host.WaitForLineAsync(l => ListeningLine().IsMatch(l));
         host.Port = int.Parse(ListeningLine().Match(listening).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        var http = await host.WaitForLineAsync(l => HttpListeningLine().IsMatch(l));
+        host.HttpAddress = new Uri(HttpListeningLine().Match(http).Groups[1].Value);
         return host;
     }
 
@@ -133,6 +138,9 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
             ? dll
             : throw new FileNotFoundException($"{dll} is missing: build the solution (./test.sh does) before running this test.", dll);
     }
+
+    [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
+    private static partial Regex HttpListeningLine();
 
     [GeneratedRegex(@"Server Echo is listening on 127\.0\.0\.1:(\d+)\.")]
     private static partial Regex ListeningLine();

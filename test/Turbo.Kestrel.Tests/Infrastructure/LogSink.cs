@@ -3,12 +3,13 @@ using Microsoft.Extensions.Logging;
 namespace Turbo.Kestrel.Tests.Infrastructure;
 
 /// <summary>One captured log entry.</summary>
-internal sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception);
+internal sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception, IReadOnlyList<object?>? Scopes = null);
 
 /// <summary>A logger provider that records every entry, so tests can assert what was logged and how often.</summary>
-internal sealed class LogSink : ILoggerProvider
+internal sealed class LogSink : ILoggerProvider, ISupportExternalScope
 {
     private readonly Lock _gate = new();
+    private IExternalScopeProvider? _scopes;
     private readonly List<LogEntry> _entries = [];
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -24,6 +25,9 @@ internal sealed class LogSink : ILoggerProvider
     }
 
     public ILogger CreateLogger(string categoryName) => new SinkLogger(this, categoryName);
+
+    /// <summary>The logger factory hands its scopes over: every entry records the scopes open when it was logged.</summary>
+    public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
 
     public void Dispose()
     {
@@ -72,6 +76,10 @@ internal sealed class LogSink : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            => sink.Add(new LogEntry(category, logLevel, eventId, formatter(state, exception), exception));
+        {
+            var scopes = new List<object?>();
+            sink._scopes?.ForEachScope(static (scope, list) => list.Add(scope), scopes);
+            sink.Add(new LogEntry(category, logLevel, eventId, formatter(state, exception), exception, scopes));
+        }
     }
 }

@@ -40,7 +40,12 @@ public class HandlerFailureTests
         var failure = Assert.Single(failures);
         Assert.Equal(LogLevel.Error, failure.Level);
         Assert.Equal("HandlerFailed", failure.EventId.Name);
+        Assert.Equal(1, failure.EventId.Id);
         Assert.Contains(connectionId, failure.Message, StringComparison.Ordinal);
+
+        // Kestrel's connection scope is open around the handler: a provider with scopes sees the id on every line.
+        var scope = Assert.Single(failure.Scopes!.OfType<IEnumerable<KeyValuePair<string, object>>>(), s => s.Any(p => p.Key == "ConnectionId"));
+        Assert.Equal(connectionId, scope.Single(p => p.Key == "ConnectionId").Value);
     }
 
     [Fact]

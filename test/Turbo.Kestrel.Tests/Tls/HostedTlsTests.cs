@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Turbo.Kestrel.Tests.Hosting;
 using Turbo.Kestrel.Tests.Infrastructure;
 
@@ -73,7 +74,7 @@ public sealed class HostedTlsTests : IDisposable
 
         using var host = BuildHost(settings, out _);
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().Within());
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync().Within());
 
         Assert.StartsWith(named, error.Message, StringComparison.Ordinal);
     }

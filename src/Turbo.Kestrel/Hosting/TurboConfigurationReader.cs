@@ -240,7 +240,7 @@ internal static class TurboConfigurationReader
 
         var url = urlSection.Value;
         var tls = url.StartsWith("tls://", StringComparison.OrdinalIgnoreCase);
-        var (host, port, family, fileHandle) = ParseUrl(tls ? "tcp://" + url["tls://".Length..] : url, urlSection.Path);
+        var (host, port, family, fileHandle) = ParseUrl(url, urlSection.Path);
         var backlog = (int?)ReadInteger(section.GetSection("Backlog"), 1, int.MaxValue) ?? DefaultBacklog;
         var reusePort = ReadBoolean(section.GetSection("ReusePort")) ?? false;
         if (reusePort && (fileHandle is not null || family == AddressFamily.Unix))
@@ -257,7 +257,7 @@ internal static class TurboConfigurationReader
     }
 
     /// <summary>
-    /// Parses an endpoint URL: <c>tcp://host:port</c> (host is <c>*</c>, an IPv4 literal, <c>[IPv6]</c> or
+    /// Parses an endpoint URL: <c>tcp://host:port</c> or <c>tls://host:port</c> (host is <c>*</c>, an IPv4 literal, <c>[IPv6]</c> or
     /// <c>localhost</c>), <c>unix:/path</c>, or <c>fd://N</c> (an inherited listening socket).
     /// </summary>
     internal static (string? Host, int Port, AddressFamily Family, int? FileHandle) ParseUrl(string url, string key)
@@ -284,8 +284,9 @@ internal static class TurboConfigurationReader
             return (null, 0, AddressFamily.Unspecified, handle);
         }
 
+        // tcp:// and tls:// take the same host:port (TLS itself comes from the server's Ssl section).
         const string Scheme = "tcp://";
-        if (!url.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
+        if (!url.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase) && !url.StartsWith("tls://", StringComparison.OrdinalIgnoreCase))
         {
             var scheme = url.Contains("://", StringComparison.Ordinal) ? url[..url.IndexOf("://", StringComparison.Ordinal)] : url.Split(':')[0];
             throw BadUrl(key, url, $"the scheme '{scheme}' is not supported; use tcp://host:port, tls://host:port, unix:/path or fd://N");

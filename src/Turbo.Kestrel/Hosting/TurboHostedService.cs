@@ -116,7 +116,12 @@ internal sealed class TurboHostedService(
         StopWatchingCertificates();
 
         // The host cancels the token when HostOptions.ShutdownTimeout runs out: connections still open then are aborted.
-        return Task.WhenAll(servers.Select(s => s.StopAsync(Timeout.InfiniteTimeSpan, cancellationToken)));
+        // The same deadline is given to the servers, so that their Draining log line says when that will be.
+        var drain = services.GetService<IOptions<HostOptions>>()?.Value.ShutdownTimeout is { } timeout
+            && timeout >= TimeSpan.Zero && timeout.TotalMilliseconds < int.MaxValue
+            ? timeout
+            : Timeout.InfiniteTimeSpan;
+        return Task.WhenAll(servers.Select(s => s.StopAsync(drain, cancellationToken)));
     }
 
     public void Dispose()

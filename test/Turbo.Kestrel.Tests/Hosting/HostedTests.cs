@@ -176,6 +176,16 @@ public class HostedTests
         Assert.Empty(app.Services.GetRequiredKeyedService<TcpServer>("Echo").LocalEndPoints);
     }
 
+    [Fact]
+    public async Task Hosted_ABadTlsUrl_IsQuotedAsWritten()
+    {
+        await using var app = BuildApp(new() { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tls://127.0.0.1" });
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync().Within());
+
+        Assert.StartsWith("Turbo:Servers:Echo:Endpoints:Main:Url: 'tls://127.0.0.1'", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("true", true)]
     [InlineData("false", false)]

@@ -186,7 +186,7 @@ log "starting EchoHost: tcp://127.0.0.1:$PORT, http://127.0.0.1:$HTTP_PORT"
 SERVER_PID=$!
 for ((i = 0; i < 600; i++)); do
     kill -0 "$SERVER_PID" 2>/dev/null || { tail -30 "$WORK/server.log" >&2; echo "soak.sh: EchoHost exited at start" >&2; exit 2; }
-    if [[ $(curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null) == ok ]] &&
+    if curl -fsS --max-time 2 "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null 2>&1 &&
         [[ -n $(ss -Htln "( sport = :$PORT )") ]]; then
         break
     fi

@@ -617,13 +617,18 @@ public abstract class TcpServer : IAsyncDisposable
         }
         finally
         {
-            await stream.FinishAsync().ConfigureAwait(false);
-            if (watch is not null)
+            try
             {
-                watchdog.Untrack(watch);
+                await stream.FinishAsync().ConfigureAwait(false);
+                if (watch is not null)
+                {
+                    watchdog.Untrack(watch);
+                }
             }
-
-            metrics.ConnectionEnded(started, stream, errorType);
+            finally
+            {
+                metrics.ConnectionEnded(started, stream, errorType);
+            }
         }
     }
 

@@ -41,6 +41,9 @@ internal sealed class TurboMetrics : IDisposable
             "turbo.limit_closed_connections", "{connection}", "Connections closed by a limit while their handler ran.");
     }
 
+    /// <summary>The meter the instruments belong to.</summary>
+    public Meter Meter => _meter;
+
     public UpDownCounter<long> ActiveConnections { get; }
 
     public Histogram<double> ConnectionDuration { get; }

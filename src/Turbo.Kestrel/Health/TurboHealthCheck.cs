@@ -55,7 +55,7 @@ internal sealed class TurboHealthCheck(IServiceProvider services, bool readiness
         var data = new Dictionary<string, object>(StringComparer.Ordinal) { ["connections"] = state.Connections };
         foreach (var endpoint in state.Endpoints)
         {
-            data[endpoint.Key] = endpoint.Listening ? $"listening on {endpoint.Url}" : endpoint.Error ?? "not listening";
+            data[endpoint.Key] = endpoint.Listening ? $"listening on {endpoint.BoundTo}" : endpoint.Error ?? "not listening";
         }
 
         return data;

@@ -245,7 +245,7 @@ internal static class TurboConfigurationReader
         var reusePort = ReadBoolean(section.GetSection("ReusePort")) ?? false;
         if (reusePort && (fileHandle is not null || family == AddressFamily.Unix))
         {
-            throw new InvalidOperationException($"{section.Path}:ReusePort: applies to tcp:// endpoints only, not to '{url}'.");
+            throw new InvalidOperationException($"{section.Path}:ReusePort: applies to tcp:// and tls:// endpoints only, not to '{url}'.");
         }
 
         if (reusePort && !OperatingSystem.IsLinux())

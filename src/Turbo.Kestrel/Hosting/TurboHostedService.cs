@@ -24,7 +24,7 @@ namespace Turbo.Kestrel.Hosting;
 /// </remarks>
 internal sealed class TurboHostedService(
     TurboBuilder turbo, IServiceProvider services, IConfiguration configuration, IOLoop loop, ILoggerFactory loggerFactory,
-    IOptions<TurboSettings> startSettings)
+    IOptionsMonitor<TurboSettings> startSettings)
     : IHostedService, IDisposable
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger(TurboLog.Category);
@@ -46,7 +46,8 @@ internal sealed class TurboHostedService(
         lock (_gate)
         {
             var endpoints = _endpoints
-                .Select(e => new EndpointHealth(e.Value.Server.Name, e.Key.Key, e.Key.Url, e.Value.Listener.IsListening, null))
+                .Select(e => new EndpointHealth(
+                    e.Value.Server.Name, e.Key.Key, string.Join(", ", e.Value.Listener.EndPoints), e.Value.Listener.IsListening, null))
                 .Concat(_failedEndpoints.Select(f => new EndpointHealth(ServerOf(f.Key), f.Key, null, false, f.Value)))
                 .OrderBy(e => e.Key, StringComparer.Ordinal)
                 .ToArray();
@@ -61,13 +62,9 @@ internal sealed class TurboHostedService(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        // Validated already when the host started (ValidateOnStart); a host that skipped validation fails here.
-        var start = startSettings.Value;
-        if (start.Error is { } error)
-        {
-            throw new InvalidOperationException(error);
-        }
-
+        // Read and validated when the host started (ValidateOnStart, through the same monitor's cache): a bad value
+        // has failed the start before this runs.
+        var start = startSettings.CurrentValue;
         var settings = start.Servers;
         if (start.InlineScheduling is { } inline)
         {
@@ -85,9 +82,15 @@ internal sealed class TurboHostedService(
         catch
         {
             // The host is not starting: close what did start, without waiting for its clients.
-            await Task.WhenAll(_started.Select(s => s.StopAsync(TimeSpan.Zero))).ConfigureAwait(false);
-            _started.Clear();
-            _endpoints.Clear();
+            TcpServer[] started;
+            lock (_gate)
+            {
+                started = [.. _started];
+                _started.Clear();
+                _endpoints.Clear();
+            }
+
+            await Task.WhenAll(started.Select(s => s.StopAsync(TimeSpan.Zero))).ConfigureAwait(false);
             throw;
         }
 
@@ -134,10 +137,18 @@ internal sealed class TurboHostedService(
     {
         var server = services.GetRequiredKeyedService<TcpServer>(settings.Name);
         Attach(server, settings);
-        _started.Add(server);
+        lock (_gate)
+        {
+            _started.Add(server);
+        }
+
         foreach (var endpoint in settings.Endpoints)
         {
-            _endpoints[endpoint] = (server, Listen(server, endpoint));
+            var listener = Listen(server, endpoint);
+            lock (_gate)
+            {
+                _endpoints[endpoint] = (server, listener);
+            }
         }
     }
 
@@ -168,7 +179,23 @@ internal sealed class TurboHostedService(
                 _failedEndpoints.Remove(failed);
             }
 
-            foreach (var (endpoint, running) in _endpoints.Where(e => !wanted.Contains(e.Key)).ToArray())
+            // Each server's settings first: one that cannot be applied (its certificate cannot be loaded) keeps its
+            // running endpoints as they are, and its new endpoints are reported as not listening.
+            var rejected = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var server in settings)
+            {
+                try
+                {
+                    Attach(services.GetRequiredKeyedService<TcpServer>(server.Name), server);
+                }
+                catch (InvalidOperationException ex)
+                {
+                    TurboLog.ReloadRejected(_logger, ex.Message, ex);
+                    rejected[server.Name] = ex.Message;
+                }
+            }
+
+            foreach (var (endpoint, running) in _endpoints.Where(e => !wanted.Contains(e.Key) && !rejected.ContainsKey(e.Value.Server.Name)).ToArray())
             {
                 _endpoints.Remove(endpoint);
 
@@ -192,17 +219,18 @@ internal sealed class TurboHostedService(
 
             foreach (var server in settings)
             {
-                var instance = services.GetRequiredKeyedService<TcpServer>(server.Name);
-                try
+                if (rejected.TryGetValue(server.Name, out var why))
                 {
-                    Attach(instance, server);
-                }
-                catch (InvalidOperationException ex)
-                {
-                    TurboLog.ReloadRejected(_logger, ex.Message, ex);
+                    var running = _endpoints.Keys.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
+                    foreach (var endpoint in server.Endpoints.Where(e => !running.Contains(e.Key)))
+                    {
+                        _failedEndpoints[endpoint.Key] = why;
+                    }
+
                     continue;
                 }
 
+                var instance = services.GetRequiredKeyedService<TcpServer>(server.Name);
                 foreach (var endpoint in server.Endpoints.Where(e => !_endpoints.ContainsKey(e)))
                 {
                     try

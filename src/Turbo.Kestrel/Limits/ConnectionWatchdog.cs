@@ -169,7 +169,8 @@ internal sealed class ConnectionWatchdog(TcpServer server, TimeProvider time, IL
     {
         LimitKind.IdleTimeout => "idle_timeout",
         LimitKind.WriteTimeout => "write_timeout",
-        _ => "min_read_rate",
+        LimitKind.MinReadRate => "min_read_rate",
+        _ => kind.ToString(),
     };
 
     private void Log(string connectionId, LimitBreach breach)

@@ -17,6 +17,9 @@ namespace Turbo.Kestrel.Streams;
 /// then holds no more memory than that (the caller's buffer is not copied whole), and each piece the peer takes is
 /// progress the write timeout can see. A write whose caller may stop waiting (a cancellable token) and that cannot be
 /// sent at once works from a copy of its unsent bytes, so the caller's buffer is never read after the call returned.
+/// A write that may be deferred (the handler is answering pipelined requests) and finds the writer idle copies its
+/// bytes into the pipe while holding the gate, without becoming the owner: nobody else can own the writer meanwhile,
+/// and the bytes wait for a later flush.
 /// </remarks>
 #pragma warning disable CA1031 // Every flush failure, whatever its type, must fail the pending writes rather than strand them.
 internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? watch = null) : IThreadPoolWorkItem
@@ -32,8 +35,8 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
     private Exception? _failure;
     private TaskCompletionSource? _drained;
 
-    // Bytes put into the pipe and not yet flushed (only the writer's owner touches it), and whether a flush of them
-    // is queued to the thread pool.
+    // Bytes put into the pipe and not yet flushed (touched by the writer's owner, or by a deferring write under the
+    // gate while there is no owner), and whether a flush of them is queued to the thread pool.
     private int _deferred;
     private bool _flushScheduled;
 

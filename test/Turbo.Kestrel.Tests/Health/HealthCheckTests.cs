@@ -23,7 +23,8 @@ public class HealthCheckTests
         {
             var live = await CheckAsync(host, "live");
             Assert.Equal(HealthStatus.Healthy, live.Status);
-            Assert.StartsWith("listening on tcp://127.0.0.1:0", (string)live.Data["Turbo:Servers:Echo:Endpoints:Main"], StringComparison.Ordinal);
+            var port = ((System.Net.IPEndPoint)host.Services.GetRequiredKeyedService<TcpServer>("Echo").LocalEndPoints[0]).Port;
+            Assert.Equal($"listening on 127.0.0.1:{port}", live.Data["Turbo:Servers:Echo:Endpoints:Main"]);
             Assert.Equal(HealthStatus.Healthy, (await CheckAsync(host, "ready")).Status);
         }
         finally
@@ -56,6 +57,34 @@ public class HealthCheckTests
             config.Replace(settings);
             await WaitForAsync(host, "live", HealthStatus.Healthy);
             Assert.Equal(HealthStatus.Healthy, (await CheckAsync(host, "ready")).Status);
+        }
+        finally
+        {
+            await host.StopAsync().Within();
+        }
+    }
+
+    [Fact]
+    public async Task AChangeWhoseCertificateCannotBeLoaded_KeepsTheRunningEndpoint_AndReportsTheNewOneNotListening()
+    {
+        var settings = new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0" };
+        using var host = BuildHost<HostedEchoServer>(settings, out var config);
+        await host.StartAsync().Within();
+        try
+        {
+            var main = host.Services.GetRequiredKeyedService<TcpServer>("Echo").LocalEndPoints[0];
+            config.Replace(new Dictionary<string, string?>(settings)
+            {
+                ["Turbo:Servers:Echo:Ssl:CertFile"] = "/nonexistent/turbo-health.crt",
+                ["Turbo:Servers:Echo:Endpoints:Secure:Url"] = "tls://127.0.0.1:0",
+            });
+
+            var live = await WaitForAsync(host, "live", HealthStatus.Unhealthy);
+            Assert.Contains("Turbo:Servers:Echo:Endpoints:Secure: Turbo:Servers:Echo:Ssl", live.Description, StringComparison.Ordinal);
+            Assert.StartsWith("listening on 127.0.0.1:", (string)live.Data["Turbo:Servers:Echo:Endpoints:Main"], StringComparison.Ordinal);
+            await using var client = await TestClient.ConnectAsync(main);
+            await client.SendAsync("unchanged\n");
+            Assert.Equal("unchanged\n", await client.ReadLineAsync().Within());
         }
         finally
         {

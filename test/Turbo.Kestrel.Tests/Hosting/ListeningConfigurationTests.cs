@@ -29,6 +29,34 @@ public class ListeningConfigurationTests
     }
 
     [Fact]
+    public async Task ReusePort_TwoHostsListenOnOnePort_AndBothServe()
+    {
+        using var first = BuildHost(new() { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0", ["Turbo:Servers:Echo:Endpoints:Main:ReusePort"] = "true" }, out _, out _);
+        await first.StartAsync().Within();
+        var port = ((IPEndPoint)Server(first).LocalEndPoints[0]).Port;
+        using var second = BuildHost(new() { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = $"tcp://127.0.0.1:{port}", ["Turbo:Servers:Echo:Endpoints:Main:ReusePort"] = "true" }, out _, out _);
+        await second.StartAsync().Within();
+        try
+        {
+            // The kernel spreads connections by a hash of their addresses: new clients reach both hosts.
+            var accepted = new[] { (HostedEchoServer)Server(first), (HostedEchoServer)Server(second) };
+            for (var i = 0; i < 64 && !accepted.All(s => s.Accepted.Task.IsCompleted); i++)
+            {
+                await using var client = await TestClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+                await client.SendAsync("shared\n");
+                Assert.Equal("shared\n", await client.ReadLineAsync().Within());
+            }
+
+            Assert.All(accepted, s => Assert.True(s.Accepted.Task.IsCompleted));
+        }
+        finally
+        {
+            await second.StopAsync().Within();
+            await first.StopAsync().Within();
+        }
+    }
+
+    [Fact]
     public async Task FdUrl_ServesAnInheritedListeningSocket()
     {
         var socket = SockUtil.BindSockets(0, "127.0.0.1")[0];

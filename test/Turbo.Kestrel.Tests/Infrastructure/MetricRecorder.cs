@@ -13,12 +13,14 @@ internal sealed class MetricRecorder : IDisposable
     private readonly ConcurrentQueue<Measurement> _measurements = new();
     private readonly Func<IReadOnlyDictionary<string, object?>, bool> _filter;
 
-    public MetricRecorder(Func<IReadOnlyDictionary<string, object?>, bool> filter, object? meterScope = null)
+    public MetricRecorder(Func<IReadOnlyDictionary<string, object?>, bool> filter, object? meterScope = null, Meter? meter = null)
     {
         _filter = filter;
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == "Turbo.Kestrel" && (meterScope is null || ReferenceEquals(instrument.Meter.Scope, meterScope)))
+            if (instrument.Meter.Name == "Turbo.Kestrel"
+                && (meterScope is null || ReferenceEquals(instrument.Meter.Scope, meterScope))
+                && (meter is null || ReferenceEquals(instrument.Meter, meter)))
             {
                 listener.EnableMeasurementEvents(instrument);
             }
@@ -28,8 +30,12 @@ internal sealed class MetricRecorder : IDisposable
         _listener.Start();
     }
 
-    /// <summary>Measurements of the server listening on <paramref name="port"/>.</summary>
-    public static MetricRecorder ForPort(int port) => new(tags => tags.TryGetValue("server.port", out var p) && p is int value && value == port);
+    /// <summary>Measurements of the test's server: its loop's meter, its port.</summary>
+    public static MetricRecorder For(TestServer test)
+    {
+        var port = test.Port;
+        return new(tags => tags.TryGetValue("server.port", out var p) && p is int value && value == port, meter: test.Loop.Metrics.Meter);
+    }
 
     /// <summary>Measurements of the server named <paramref name="server"/>.</summary>
     public static MetricRecorder ForServer(string server, object? meterScope = null) =>

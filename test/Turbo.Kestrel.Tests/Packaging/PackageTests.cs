@@ -53,6 +53,7 @@ public class PackageTests
             <?xml version="1.0" encoding="utf-8"?>
             <configuration>
               <packageSources>
+                <clear />
                 <add key="local" value="{feed}" />
               </packageSources>
             </configuration>

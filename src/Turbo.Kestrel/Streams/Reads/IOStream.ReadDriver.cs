@@ -42,6 +42,7 @@ public partial class IOStream
         public ValueTask<TResult> Start(TOperation operation, bool endsRead, CancellationToken cancellationToken)
         {
             _core.Reset();
+            _freshError = null;
             _operation = operation;
             _endsRead = endsRead;
             _cancellationToken = cancellationToken;
@@ -212,17 +213,12 @@ public partial class IOStream
         {
             // Only a finished read frees the driver (a blocking GetResult on a pending read is misuse, not the end).
             var current = token == _core.Version && _core.GetStatus(token) != ValueTaskSourceStatus.Pending;
-            Exception? fresh = null;
             try
             {
                 var result = _core.GetResult(token);
-                if (current && _freshError is not null)
-                {
-                    fresh = _freshError;
-                    _freshError = null;
-                }
 
-                return fresh is null ? result : throw fresh;
+                // Kept until the next read starts: a second GetResult (misuse) throws the same error again.
+                return current && _freshError is { } fresh ? throw fresh : result;
             }
             finally
             {

@@ -24,7 +24,15 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
                 _lines.Writer.TryWrite(line);
             }
         };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line)
+            {
+                _lines.Writer.TryWrite("stderr: " + line);
+            }
+        };
         process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
     }
 
     public int Id => _process.Id;
@@ -41,6 +49,7 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
     {
         get
         {
+            ThrowIfExited();
             var fields = File.ReadAllText($"/proc/{Id}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
             var ticks = long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
             return TimeSpan.FromSeconds(ticks / 100.0);
@@ -56,6 +65,7 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
         {
             ArgumentList = { EchoHostDll(), "--urls", "http://127.0.0.1:0", "--Turbo:Servers:Echo:Endpoints:Main:Url=tcp://127.0.0.1:0" },
             RedirectStandardOutput = true,
+            RedirectStandardError = true,
             WorkingDirectory = Path.GetDirectoryName(EchoHostDll())!,
         };
         info.Environment["DOTNET_NOLOGO"] = "1";
@@ -77,6 +87,23 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
 
     /// <summary>Waits up to <paramref name="wait"/> for a console line matching <paramref name="match"/>; false if none came.</summary>
     public async Task<bool> PrintsWithinAsync(Func<string, bool> match, TimeSpan wait) => await FindLineAsync(match, wait) is not null;
+
+    /// <summary>Fails with what the host printed last, when it is no longer running (a crash explains itself).</summary>
+    public void ThrowIfExited()
+    {
+        if (!_process.HasExited)
+        {
+            return;
+        }
+
+        while (_lines.Reader.TryRead(out var line))
+        {
+            _seen.Add(line);
+        }
+
+        throw new InvalidOperationException(
+            $"EchoHost exited with code {_process.ExitCode}. Its last lines:\n" + string.Join("\n", _seen.TakeLast(40)));
+    }
 
     /// <summary>Waits for a console line matching <paramref name="match"/> (seen before or arriving later).</summary>
     public async Task<string> WaitForLineAsync(Func<string, bool> match) =>

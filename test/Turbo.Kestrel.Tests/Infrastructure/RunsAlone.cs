@@ -1,8 +1,7 @@
 namespace Turbo.Kestrel.Tests.Infrastructure;
 
 /// <summary>
-/// Tests that measure the whole process (its open file descriptors), or load the whole machine (packing and building a
-/// consumer project), and so must not share it with other tests:
+/// Tests that measure the whole process (its open file descriptors) and so must not share it with other tests:
 /// xunit runs this collection alone, after every parallel one.
 /// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]

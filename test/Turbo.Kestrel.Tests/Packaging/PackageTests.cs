@@ -11,7 +11,6 @@ namespace Turbo.Kestrel.Tests.Packaging;
 /// Packs the library as a release would, restores the package from a local folder into a fresh console project, and
 /// runs an echo with it, as a consumer would: nothing but the package and the .NET SDK.
 /// </summary>
-[Collection(RunsAlone.Name)]
 public class PackageTests
 {
     private const string Version = "0.0.0-packtest";

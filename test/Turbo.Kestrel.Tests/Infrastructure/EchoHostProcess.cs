@@ -59,7 +59,8 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
     /// <summary>How many descriptors the process has open.</summary>
     public int OpenDescriptors => Directory.GetFiles($"/proc/{Id}/fd").Length;
 
-    public static async Task<EchoHostProcess> StartAsync()
+    /// <summary>Starts EchoHost; <paramref name="environment"/> adds variables to its environment.</summary>
+    public static async Task<EchoHostProcess> StartAsync(IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -69,6 +70,11 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
             WorkingDirectory = Path.GetDirectoryName(EchoHostDll())!,
         };
         info.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
         var host = new EchoHostProcess(Process.Start(info)!);
         var listening = await host.WaitForLineAsync(l => ListeningLine().IsMatch(l));
         host.Port = int.Parse(ListeningLine().Match(listening).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);

@@ -177,6 +177,30 @@ public class HostedTests
     }
 
     [Fact]
+    public async Task Hosted_AStubbornHandler_IsAbortedAtTheHostsShutdownTimeout_AndTheHostStops()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Turbo:Servers:Stubborn:Endpoints:Main:Url"] = "tcp://127.0.0.1:0" });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
+        builder.UseTurboTcp().AddServer<StubbornServer>("Stubborn");
+        using var host = builder.Build();
+        await host.StartAsync().Within();
+        var server = (StubbornServer)host.Services.GetRequiredKeyedService<TcpServer>("Stubborn");
+        await using var client = await TestClient.ConnectAsync(server.LocalEndPoints[0]);
+        await server.Accepted.Task.Within();
+
+        // The handler ignores ClosingRequested and waits for its client, which never leaves: the host's deadline ends it.
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        await host.StopAsync().Within();
+
+        Assert.InRange(stopping.Elapsed, TimeSpan.FromSeconds(0.9), Timeouts.Default);
+        var (data, end) = await client.ReadToEndAsync().Within();
+        Assert.Empty(data);
+        Assert.Equal(ClientEnd.Reset, end);
+        Assert.Empty(server.LocalEndPoints);
+    }
+
+    [Fact]
     public async Task Hosted_ABadTlsUrl_IsQuotedAsWritten()
     {
         await using var app = BuildApp(new() { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tls://127.0.0.1" });

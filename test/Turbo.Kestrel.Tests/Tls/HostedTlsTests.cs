@@ -16,12 +16,14 @@ public sealed class HostedTlsTests : IDisposable
 
     public void Dispose() => _certificates.Dispose();
 
-    [Fact]
-    public async Task SslSection_ServesTlsOnTlsUrls()
+    [Theory]
+    [InlineData("tls://127.0.0.1:0")]
+    [InlineData("tcp://127.0.0.1:0")] // an Ssl section makes every endpoint of the server TLS (SPEC §7)
+    public async Task SslSection_ServesTlsOnTheServersEndpoints(string url)
     {
         using var host = BuildHost(new()
         {
-            ["Turbo:Servers:Echo:Endpoints:Secure:Url"] = "tls://127.0.0.1:0",
+            ["Turbo:Servers:Echo:Endpoints:Secure:Url"] = url,
             ["Turbo:Servers:Echo:Ssl:CertFile"] = _certificates.CertFile,
             ["Turbo:Servers:Echo:Ssl:KeyFile"] = _certificates.KeyFile,
             ["Turbo:Servers:Echo:Ssl:Protocols"] = "Tls13",

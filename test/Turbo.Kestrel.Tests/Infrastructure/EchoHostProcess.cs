@@ -94,6 +94,24 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
     /// <summary>Waits up to <paramref name="wait"/> for a console line matching <paramref name="match"/>; false if none came.</summary>
     public async Task<bool> PrintsWithinAsync(Func<string, bool> match, TimeSpan wait) => await FindLineAsync(match, wait) is not null;
 
+    /// <summary>
+    /// Fails with what the host printed last when it has exited, or exits within <paramref name="wait"/> (a crash
+    /// explains itself); returns when it keeps running.
+    /// </summary>
+    public async Task ThrowIfExitedAsync(TimeSpan wait)
+    {
+        using var timeout = new CancellationTokenSource(wait);
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+        }
+
+        ThrowIfExited();
+    }
+
     /// <summary>Fails with what the host printed last, when it is no longer running (a crash explains itself).</summary>
     public void ThrowIfExited()
     {

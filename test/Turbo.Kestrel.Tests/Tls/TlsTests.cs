@@ -171,14 +171,16 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
-    public async Task RequiredClientCertificate_IsAcceptedWhenValidAndRefusedWhenMissing()
+    public async Task RequiredClientCertificate_IsAcceptedWhenValid_AndRefusedWhenMissingOrRejected_BeforeTheHandler()
     {
         var seen = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handlers = 0;
         var options = _certificates.Options();
         options.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
         options.ClientCertificateValidation = (certificate, _, _) => certificate.Subject == "CN=turbo-client";
         await using var server = TestServer.Start(async (stream, address) =>
         {
+            Interlocked.Increment(ref handlers);
             seen.TrySetResult(stream.Tls?.ClientCertificate?.Subject);
             await EchoTests.EchoLinesAsync(stream, address);
         }, ssl: options);
@@ -196,6 +198,17 @@ public sealed class TlsTests : IDisposable
             await refused.SendAsync("without\n");
             await refused.ReadLineAsync();
         });
+
+        // A certificate the validation callback rejects (the server's own, not CN=turbo-client) is refused too.
+        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await using var rejected = await TlsClient.ConnectAsync(server.EndPoint, clientCertificate: _certificates.Server);
+            await rejected.SendAsync("wrong certificate\n");
+            await rejected.ReadLineAsync();
+        });
+
+        Assert.Equal(1, Volatile.Read(ref handlers));
+        Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
     }
 
     [Fact]

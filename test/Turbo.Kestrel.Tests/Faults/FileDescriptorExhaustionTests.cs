@@ -15,11 +15,29 @@ public class FileDescriptorExhaustionTests
     [Fact]
     public async Task AtTheFdLimit_AcceptBacksOffWithoutSpinning_ServesItsConnections_AndResumes()
     {
-        // The runtime's own needs at the limit are not what this test is about. With tiered compilation methods are
-        // compiled again in the background (by a worker thread started on demand), and with W^X each new block of
-        // executable memory is mapped through a file descriptor; in full-suite runs EchoHost then sometimes aborted at
-        // the limit with "Out of memory." (exit 134), with W^X off alone too. With both off, code is compiled once,
-        // when first called (the warm-up below): the second whose CPU time is measured is the listener's alone.
+        // At the limit the .NET runtime aborts with "Out of memory." (exit 134) whenever it must start a thread (shown
+        // by a one-line experiment: new Thread(...).Start() with no descriptor left), and on a loaded machine the thread
+        // pool sometimes does. That is the runtime, outside the listener under test (docs/troubleshooting.md): a host
+        // that dies that way is replaced, at most twice; every other failure fails the test at once.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await RunAtTheLimitAsync();
+                return;
+            }
+            catch (RuntimeAbortedAtTheLimitException) when (attempt < 3)
+            {
+            }
+        }
+    }
+
+    private static async Task RunAtTheLimitAsync()
+    {
+        // Fewer reasons for the runtime to need a descriptor at the limit: without tiered compilation no background
+        // compilation thread is started (code is compiled once, when first called: the warm-up below), and without
+        // W^X new executable memory is not mapped through a descriptor. The second whose CPU time is measured is then
+        // the listener's alone.
         await using var host = await EchoHostProcess.StartAsync(new Dictionary<string, string>
         {
             ["DOTNET_EnableWriteXorExecute"] = "0",
@@ -72,9 +90,17 @@ public class FileDescriptorExhaustionTests
 
             Assert.False(host.HasExited);
         }
-        catch (Exception ex) when (ex is EndOfStreamException or System.Net.Sockets.SocketException)
+        catch (Exception ex) when (ex is EndOfStreamException or System.Net.Sockets.SocketException or InvalidOperationException)
         {
-            await host.ThrowIfExitedAsync(TimeSpan.FromSeconds(2)); // a host that died at the limit says why
+            try
+            {
+                await host.ThrowIfExitedAsync(TimeSpan.FromSeconds(2)); // a host that died at the limit says why
+            }
+            catch (InvalidOperationException exited) when (host.ExitCode == 134 && exited.Message.Contains("stderr: Out of memory.", StringComparison.Ordinal))
+            {
+                throw new RuntimeAbortedAtTheLimitException(exited.Message, ex);
+            }
+
             throw;
         }
         finally
@@ -85,4 +111,7 @@ public class FileDescriptorExhaustionTests
             }
         }
     }
+
+    /// <summary>The host died of the runtime's own need for a descriptor (exit 134, "Out of memory.").</summary>
+    private sealed class RuntimeAbortedAtTheLimitException(string message, Exception inner) : Exception(message, inner);
 }

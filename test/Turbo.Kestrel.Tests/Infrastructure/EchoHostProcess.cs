@@ -44,6 +44,9 @@ internal sealed partial class EchoHostProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The exit code, once exited.</summary>
+    public int ExitCode => _process.ExitCode;
+
     /// <summary>CPU time the process has used (user + system), from /proc.</summary>
     public TimeSpan CpuTime
     {

@@ -87,12 +87,9 @@ public class StopTests
     public async Task StopAsyncThenListen_OnOneFixedPort50Times_EachRoundAfterAConnectionInTimeWait_ServesEveryRound()
     {
         const int Rounds = 50;
-        int port;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
+        // A free port below the kernel's ephemeral range (ip_local_port_range starts at 32768 here), so that no other
+        // test binding port 0 meanwhile can be given it between two rounds.
+        var port = Enumerable.Range(0, 200).Select(_ => Random.Shared.Next(20000, 32000)).First(IsFree);
 
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
 
@@ -288,5 +285,19 @@ public class StopTests
     private sealed class LooplessServer : TcpServer
     {
         protected override Task HandleStreamAsync(IOStream stream, string address) => Task.CompletedTask;
+    }
+
+    private static bool IsFree(int port)
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 }

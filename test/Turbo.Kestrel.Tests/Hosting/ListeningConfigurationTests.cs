@@ -28,6 +28,31 @@ public class ListeningConfigurationTests
         Assert.False(File.Exists(path));
     }
 
+    [Theory]
+    [InlineData("tcp://*:0", "::")]                       // one dual-stack socket: IPv4 and IPv6 clients
+    [InlineData("tcp://localhost:0", "127.0.0.1,::1")]    // one socket per loopback address
+    public async Task HostForms_InAUrl_BindWhatTheyName(string url, string addresses)
+    {
+        using var host = BuildHost(new() { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = url }, out _, out _);
+        await host.StartAsync().Within();
+        try
+        {
+            var bound = Server(host).LocalEndPoints.Cast<IPEndPoint>().ToArray();
+            Assert.Equal(addresses.Split(','), bound.Select(e => e.Address.ToString()));
+            var port = bound[0].Port;
+            foreach (var target in bound.Length == 1 ? [new IPEndPoint(IPAddress.Loopback, port), new IPEndPoint(IPAddress.IPv6Loopback, port)] : bound)
+            {
+                await using var client = await TestClient.ConnectAsync(target);
+                await client.SendAsync($"{target}\n");
+                Assert.Equal($"{target}\n", await client.ReadLineAsync().Within());
+            }
+        }
+        finally
+        {
+            await host.StopAsync().Within();
+        }
+    }
+
     [Fact]
     public async Task ReusePort_TwoHostsListenOnOnePort_AndBothServe()
     {

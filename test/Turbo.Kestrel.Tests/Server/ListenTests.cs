@@ -108,6 +108,20 @@ public class ListenTests
     }
 
     [Fact]
+    public async Task Listen_InterNetworkWithoutAddress_IsEveryIPv4Interface()
+    {
+        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+
+        test.Server.Listen(0, family: AddressFamily.InterNetwork);
+
+        var endPoint = Assert.IsType<IPEndPoint>(Assert.Single(test.Server.LocalEndPoints));
+        Assert.Equal(IPAddress.Any, endPoint.Address);
+        await using var client = await TestClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, endPoint.Port));
+        await client.SendAsync("any v4\n");
+        Assert.Equal("any v4\n", await client.ReadLineAsync().Within());
+    }
+
+    [Fact]
     public async Task Listen_LocalhostWithFamilyBindsThatFamilyOnly()
     {
         await using var test = TestServer.Create(EchoTests.EchoLinesAsync);

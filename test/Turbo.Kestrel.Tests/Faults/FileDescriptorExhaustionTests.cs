@@ -34,25 +34,35 @@ public class FileDescriptorExhaustionTests
 
     private static async Task RunAtTheLimitAsync()
     {
-        // Fewer reasons for the runtime to need a descriptor at the limit: without tiered compilation no background
-        // compilation thread is started (code is compiled once, when first called: the warm-up below), and without
-        // W^X new executable memory is not mapped through a descriptor. The second whose CPU time is measured is then
-        // the listener's alone.
+        // No reason for the runtime to start a thread, or map memory through a descriptor, once they run out: no tiered
+        // compilation (no background compilation thread; code is compiled once, when first called: the warm-up below),
+        // no W^X (executable memory needs no descriptor), no background GC (no GC thread started late), and a thread
+        // pool of a fixed four threads that never retire (started by the warm-up). The second whose CPU time is
+        // measured is then the listener's alone.
         await using var host = await EchoHostProcess.StartAsync(new Dictionary<string, string>
         {
             ["DOTNET_EnableWriteXorExecute"] = "0",
             ["DOTNET_TieredCompilation"] = "0",
+            ["DOTNET_gcConcurrent"] = "0",
+            ["DOTNET_ThreadPool_ForceMinWorkerThreads"] = "4",
+            ["DOTNET_ThreadPool_ForceMaxWorkerThreads"] = "4",
+            ["DOTNET_ThreadPool_ThreadTimeoutMs"] = "-1",
         });
         var clients = new List<TestClient>();
         try
         {
             // Warm: every code path of a connection is loaded while descriptors are plenty (the runtime cannot load
             // anything once they run out).
-            await using (var warm = await TestClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, host.Port)))
+            // Several at once, so that the thread pool has started its threads too.
+            await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
             {
-                await warm.SendAsync("warm\n");
-                Assert.Equal("warm\n", await warm.ReadLineAsync().Within());
-            }
+                await using var warm = await TestClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, host.Port));
+                for (var line = 0; line < 20; line++)
+                {
+                    await warm.SendAsync("warm\n");
+                    Assert.Equal("warm\n", await warm.ReadLineAsync().Within());
+                }
+            })).Within();
 
             // The limit leaves about ten descriptors. The count may include some the runtime holds only for a moment
             // (loading code, on a loaded machine), so clients come in groups until accept has failed, not a fixed

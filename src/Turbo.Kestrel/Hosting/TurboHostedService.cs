@@ -46,9 +46,8 @@ internal sealed class TurboHostedService(
         lock (_gate)
         {
             var endpoints = _endpoints
-                .Select(e => new EndpointHealth(
-                    e.Value.Server.Name, e.Key.Key, string.Join(", ", e.Value.Listener.EndPoints), e.Value.Listener.IsListening, null))
-                .Concat(_failedEndpoints.Select(f => new EndpointHealth(ServerOf(f.Key), f.Key, null, false, f.Value)))
+                .Select(e => new EndpointHealth(e.Key.Key, string.Join(", ", e.Value.Listener.EndPoints), e.Value.Listener.IsListening, null))
+                .Concat(_failedEndpoints.Select(f => new EndpointHealth(f.Key, null, false, f.Value)))
                 .OrderBy(e => e.Key, StringComparer.Ordinal)
                 .ToArray();
             var listeners = _stopping ? _draining : _endpoints.Values.Select(e => e.Listener).Distinct();
@@ -56,9 +55,6 @@ internal sealed class TurboHostedService(
             return new HealthState(_running, _stopping, endpoints, connections);
         }
     }
-
-    /// <summary>The server name in an endpoint key (<c>Turbo:Servers:&lt;name&gt;:Endpoints:&lt;endpoint&gt;</c>).</summary>
-    private static string ServerOf(string endpointKey) => endpointKey.Split(':') is { Length: > 2 } parts ? parts[2] : endpointKey;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {

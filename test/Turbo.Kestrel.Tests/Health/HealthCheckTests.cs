@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -126,25 +125,15 @@ public class HealthCheckTests
 
     private static async Task<HealthReportEntry> WaitForAsync(IHost host, string tag, HealthStatus status)
     {
-        var entry = await CheckAsync(host, tag);
-        var deadline = DateTime.UtcNow + Timeouts.Default;
-        while (entry.Status != status)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"The {tag} check stayed {entry.Status} ({entry.Description}), not {status}.");
-            await Task.Delay(10);
-            entry = await CheckAsync(host, tag);
-        }
-
+        HealthReportEntry entry = default;
+        await Timeouts.UntilAsync(async () => (entry = await CheckAsync(host, tag)).Status == status, $"the {tag} check is {status}");
         return entry;
     }
 
     private static IHost BuildHost<TServer>(Dictionary<string, string?> settings, out ReloadableConfiguration config)
         where TServer : TcpServer
     {
-        var builder = Host.CreateApplicationBuilder();
-        config = new ReloadableConfiguration(settings);
-        builder.Configuration.Sources.Clear();
-        ((IConfigurationBuilder)builder.Configuration).Add(config);
+        var builder = ReloadableConfiguration.HostBuilder(settings, out config);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = Timeouts.Default);
         builder.UseTurboTcp().AddServer<TServer>("Echo");
         builder.Services.AddHealthChecks().AddTurboTcp(tags: ["live"]).AddTurboTcpReadiness(tags: ["ready"]);

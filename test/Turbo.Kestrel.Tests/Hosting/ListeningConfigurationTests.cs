@@ -409,10 +409,7 @@ public class ListeningConfigurationTests
 
     private static IHost BuildHost(Dictionary<string, string?> settings, out ReloadableConfiguration config, out LogSink logs)
     {
-        var builder = Host.CreateApplicationBuilder();
-        config = new ReloadableConfiguration(settings);
-        builder.Configuration.Sources.Clear();
-        ((IConfigurationBuilder)builder.Configuration).Add(config);
+        var builder = ReloadableConfiguration.HostBuilder(settings, out config);
         logs = new LogSink();
         builder.Logging.ClearProviders().AddProvider(logs);
         builder.UseTurboTcp().AddServer<HostedEchoServer>("Echo");

@@ -9,6 +9,16 @@ internal sealed class ReloadableConfiguration : IConfigurationSource
 
     public ReloadableConfiguration(IDictionary<string, string?> initial) => _provider.Replace(initial, reload: false);
 
+    /// <summary>A host builder whose only configuration is <paramref name="settings"/>, changeable through <paramref name="config"/>.</summary>
+    public static Microsoft.Extensions.Hosting.HostApplicationBuilder HostBuilder(IDictionary<string, string?> settings, out ReloadableConfiguration config)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        config = new ReloadableConfiguration(settings);
+        builder.Configuration.Sources.Clear();
+        ((IConfigurationBuilder)builder.Configuration).Add(config);
+        return builder;
+    }
+
     public IConfigurationProvider Build(IConfigurationBuilder builder) => _provider;
 
     /// <summary>Replaces every value and signals a configuration change, as an edited appsettings.json does.</summary>

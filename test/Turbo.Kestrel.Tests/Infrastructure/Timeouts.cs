@@ -17,10 +17,13 @@ internal static class Timeouts
     /// Waits until <paramref name="condition"/> holds, checking every 10 ms, for state the server updates after an
     /// event the test cannot await (a slot freed once a rejected connection is torn down). Fails after the timeout.
     /// </summary>
-    public static async Task UntilAsync(Func<bool> condition, string what)
+    public static Task UntilAsync(Func<bool> condition, string what) => UntilAsync(() => Task.FromResult(condition()), what);
+
+    /// <summary>As <see cref="UntilAsync(Func{bool}, string)"/>, for a condition that is checked asynchronously.</summary>
+    public static async Task UntilAsync(Func<Task<bool>> condition, string what)
     {
         var deadline = DateTime.UtcNow + Default;
-        while (!condition())
+        while (!await condition())
         {
             if (DateTime.UtcNow > deadline)
             {

@@ -1,5 +1,4 @@
 using System.Security.Cryptography.X509Certificates;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -144,10 +143,7 @@ public sealed class HostedTlsTests : IDisposable
 
     private static IHost BuildHost(Dictionary<string, string?> settings, out LogSink logs, out ReloadableConfiguration config)
     {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Configuration.Sources.Clear();
-        config = new ReloadableConfiguration(settings);
-        ((IConfigurationBuilder)builder.Configuration).Add(config);
+        var builder = ReloadableConfiguration.HostBuilder(settings, out config);
         logs = new LogSink();
         builder.Logging.ClearProviders().AddProvider(logs);
         builder.UseTurboTcp().AddServer<HostedEchoServer>("Echo");

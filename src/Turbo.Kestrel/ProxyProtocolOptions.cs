@@ -24,4 +24,16 @@ public sealed class ProxyProtocolOptions
 
     /// <summary>How long a trusted proxy may take to send the whole header. Defaults to 3 seconds (a TCP retransmit).</summary>
     public TimeSpan HeaderTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Takes every setting of <paramref name="other"/> (a configuration section's).</summary>
+    internal void CopyFrom(ProxyProtocolOptions other)
+    {
+        Mode = other.Mode;
+        HeaderTimeout = other.HeaderTimeout;
+        TrustedProxies.Clear();
+        foreach (var network in other.TrustedProxies)
+        {
+            TrustedProxies.Add(network);
+        }
+    }
 }

@@ -19,7 +19,7 @@ public static class SockUtil
     /// the same port and the kernel spreads connections between them.</param>
     /// <returns>The bound, listening sockets.</returns>
     /// <exception cref="IOException">An address could not be bound; the message names it. Nothing stays bound.</exception>
-    public static Socket[] BindSockets(int port, string? address = null, int backlog = 128,
+    public static Socket[] BindSockets(int port, string? address = null, int backlog = ListenSocket.DefaultBacklog,
                                       AddressFamily family = AddressFamily.Unspecified, bool reusePort = false)
     {
         var sockets = ListenSocket.BindAll(ListenAddress.Resolve(port, address, family), backlog, reusePort);

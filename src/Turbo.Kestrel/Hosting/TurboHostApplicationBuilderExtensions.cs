@@ -12,8 +12,8 @@ public static class TurboHostApplicationBuilderExtensions
 {
     /// <summary>
     /// Runs Turbo TCP servers in this host, beside (and independent of) its HTTP endpoints. Servers are
-    /// configured under <c>Turbo:Servers:&lt;name&gt;</c>, which is validated when the host starts (a bad value fails
-    /// the start with an <see cref="OptionsValidationException"/> naming its key), start with the host (a bind error
+    /// configured under <c>Turbo:Servers:&lt;name&gt;</c>, which is validated when the host starts, before any hosted
+    /// service (a bad value fails the start with an <see cref="OptionsValidationException"/> naming its key), start with the host (a bind error
     /// fails the start with an <see cref="InvalidOperationException"/> naming the key) and drain when it stops, within
     /// <see cref="HostOptions.ShutdownTimeout"/>.
     /// Calling it again returns the same builder.
@@ -36,9 +36,12 @@ public static class TurboHostApplicationBuilderExtensions
         builder.Services.AddSingleton(turbo);
         builder.Services.TryAddSingleton(static provider => new IOLoop(provider));
         builder.Services.AddOptions<TurboSettings>()
-            .Configure<IConfiguration>((settings, configuration) => settings.Load(configuration, turbo.ServerNames))
-            .ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<TurboSettings>, TurboSettingsValidator>();
+            .Configure<IConfiguration, IServiceProvider>((settings, configuration, services) => settings.Load(
+                configuration, turbo.ServerNames, services.GetService<IHostEnvironment>()?.ContentRootPath ?? Environment.CurrentDirectory));
+
+        // The settings are read again whenever the configuration reloads (TurboHostedService applies them).
+        builder.Services.AddSingleton<IOptionsChangeTokenSource<TurboSettings>>(
+            static provider => new ConfigurationChangeTokenSource<TurboSettings>(provider.GetRequiredService<IConfiguration>()));
         builder.Services.AddSingleton<TurboHostedService>();
         builder.Services.AddHostedService(static provider => provider.GetRequiredService<TurboHostedService>());
         return turbo;

@@ -18,21 +18,11 @@ internal sealed class ConnectionWatchdog(TcpServer server, TimeProvider time, IL
     private ConnectionWatch? _head;
     private ITimer? _timer;
     private int _active;
-    private long _refused;
     private long _refusedSinceReport;
     private long _lastRefusalReport;
-    private readonly long[] _closedBy = new long[Enum.GetValues<LimitKind>().Length];
 
-    public TimeProvider Time => time;
-
-    /// <summary>Connections admitted and not yet ended.</summary>
+    /// <summary>Connections admitted and not yet ended (accepted, perhaps still in their PROXY header or handshake).</summary>
     public int ActiveConnections => Volatile.Read(ref _active);
-
-    /// <summary>Connections refused because the server held <see cref="ConnectionLimits.MaxConnections"/>.</summary>
-    public long RefusedConnections => Interlocked.Read(ref _refused);
-
-    /// <summary>Connections a limit closed.</summary>
-    public long ClosedBy(LimitKind kind) => Interlocked.Read(ref _closedBy[(int)kind]);
 
     /// <summary>Counts a new connection in, or refuses it when the server is full.</summary>
     public bool TryAdmit(string connectionId)
@@ -55,7 +45,6 @@ internal sealed class ConnectionWatchdog(TcpServer server, TimeProvider time, IL
             active = seen;
         }
 
-        Interlocked.Increment(ref _refused);
         TurboLog.ConnectionRefused(logger, connectionId, server.Name, max);
         ReportRefusals(max);
         return false;
@@ -153,7 +142,6 @@ internal sealed class ConnectionWatchdog(TcpServer server, TimeProvider time, IL
 
         foreach (var (watch, breach) in breaches)
         {
-            Interlocked.Increment(ref _closedBy[(int)breach.Kind]);
             if (watch.Stream is not { } stream)
             {
                 continue;

@@ -11,10 +11,18 @@ internal readonly record struct ListenAddress(EndPoint EndPoint, bool DualMode)
 {
     /// <summary>
     /// Turns Turbo's <c>listen(port, address, backlog, family)</c> arguments into the addresses to bind:
-    /// <c>null</c> is every interface (<c>0.0.0.0</c>, <c>[::]</c> IPv6-only, or <c>[::]</c> dual-stack for
-    /// <see cref="AddressFamily.Unspecified"/>), <c>"localhost"</c> is the loopback address of each family.
+    /// <c>null</c> or <c>*</c> is every interface (<c>0.0.0.0</c>, <c>[::]</c> IPv6-only, or <c>[::]</c> dual-stack for
+    /// <see cref="AddressFamily.Unspecified"/>), <c>"localhost"</c> is the loopback address of each family, and an IP
+    /// literal is itself. The one place where a host is read, for <c>Listen</c>, <c>Bind</c>, <c>SockUtil</c> and
+    /// configuration URLs alike.
     /// </summary>
-    public static IReadOnlyList<ListenAddress> Resolve(int port, string? address, AddressFamily family)
+    /// <param name="port">The port.</param>
+    /// <param name="address">The host, or with <see cref="AddressFamily.Unix"/> the socket's path.</param>
+    /// <param name="family">The family asked for.</param>
+    /// <param name="literalBindsItsFamily">An IP literal binds its own family only, as a configuration URL's does
+    /// (<c>tcp://[::]:7000</c> is IPv6-only), instead of <c>[::]</c> being dual-stack as <c>Listen(port, "::")</c> is.</param>
+    /// <exception cref="ArgumentException">The address is neither an IP literal nor <c>localhost</c>, or does not match the family.</exception>
+    public static IReadOnlyList<ListenAddress> Resolve(int port, string? address, AddressFamily family, bool literalBindsItsFamily = false)
     {
         ValidateFamily(family);
         if (family == AddressFamily.Unix)
@@ -54,7 +62,7 @@ internal readonly record struct ListenAddress(EndPoint EndPoint, bool DualMode)
                 $"Cannot listen on '{address}' port {port}: the address is neither an IP address nor 'localhost'.", nameof(address));
         }
 
-        return [Of(new IPEndPoint(ip, port), family)];
+        return [Of(new IPEndPoint(ip, port), literalBindsItsFamily ? ip.AddressFamily : family)];
     }
 
     /// <summary>The address for an <see cref="IPAddress"/>, checked against the requested family.</summary>

@@ -6,6 +6,9 @@ namespace Turbo.Kestrel.Listening;
 /// <summary>Creates listening sockets the way Turbo's <c>sockutil.bind_sockets</c> does.</summary>
 internal static class ListenSocket
 {
+    /// <summary>The listen backlog when none is given: 128, as in Turbo and Tornado.</summary>
+    public const int DefaultBacklog = 128;
+
     /// <summary>
     /// Binds every address and puts each socket into the listening state, so the kernel queues clients at
     /// once. Either all addresses are bound or none: on failure the ones already bound are closed.

@@ -4,7 +4,8 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Turbo.Kestrel.Tls;
+using Turbo.Kestrel.Diagnostics;
+using Turbo.Kestrel.Server;
 
 namespace Turbo.Kestrel.Listening;
 
@@ -14,7 +15,8 @@ namespace Turbo.Kestrel.Listening;
 /// <remarks>
 /// <see cref="Unbind"/> closes the listening sockets at once and leaves accepted connections running
 /// (Turbo's <c>stop()</c>); the Kestrel instance is stopped when its last connection ends.
-/// <see cref="DrainAsync"/> asks every connection to close and aborts those still open when its token fires.
+/// A stop (<see cref="ServerListeners.StopAsync"/>) asks every connection to close (<see cref="BeginStop"/>) and aborts
+/// those still open at its deadline (<see cref="AbortConnections"/>).
 /// </remarks>
 internal sealed class ListenerGroup : IDisposable
 {
@@ -42,67 +44,37 @@ internal sealed class ListenerGroup : IDisposable
     /// <summary>Completes when the Kestrel instance has stopped.</summary>
     public Task Stopped => _stopped.Task;
 
-    /// <summary>Starts accepting on <paramref name="sockets"/>; on failure the sockets are closed.</summary>
-    public static ListenerGroup Start(
-        IReadOnlyList<Socket> sockets,
-        Func<ConnectionContext, ListenerGroup, Diagnostics.EndpointMetrics, Task> onConnection,
-        IServiceProvider services,
-        ILoggerFactory loggerFactory,
-        Limits.ConnectionWatchdog watchdog,
-        Func<EndPoint?, Diagnostics.EndpointMetrics> metricsFor,
-        TlsEndpoint? tls = null,
-        Proxy.ProxyProtocolMiddleware? proxy = null,
-        bool inlineScheduling = false)
+    /// <summary>
+    /// Starts a Kestrel instance accepting on <paramref name="sockets"/> for <paramref name="server"/>, each listener
+    /// with the server's connection pipeline (<see cref="ConnectionDispatcher.Install"/>). On failure the sockets are closed.
+    /// </summary>
+    public static ListenerGroup Start(IReadOnlyList<Socket> sockets, TcpServer server)
     {
         var group = new ListenerGroup(sockets);
-        var options = new KestrelServerOptions { ApplicationServices = services, AddServerHeader = false };
-        foreach (var socket in sockets)
-        {
-            var metrics = metricsFor(socket.LocalEndPoint);
-            options.Listen(new BoundSocketEndPoint(socket, SocketRegistry.BacklogOf(socket)), listen =>
-            {
-                listen.Protocols = HttpProtocols.None;
-
-                // Outermost: every accepted connection ends here, also one whose TLS handshake fails. A server at
-                // MaxConnections closes the new one at once, before its PROXY header or handshake.
-                listen.Use(next => async connection =>
-                {
-                    if (!watchdog.TryAdmit(connection.ConnectionId))
-                    {
-                        metrics.Rejected("max_connections");
-                        group.OnConnectionEnded();
-                        return;
-                    }
-
-                    try
-                    {
-                        await next(connection).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        watchdog.Release();
-                        group.OnConnectionEnded();
-                    }
-                });
-                if (proxy is not null)
-                {
-                    // The PROXY header comes before anything else, TLS included.
-                    listen.Use(next => connection => proxy.OnConnectionAsync(connection, next, metrics));
-                }
-
-                tls?.Apply(listen);
-                listen.Run(connection => onConnection(connection, group, metrics));
-            });
-        }
-
-        var kestrel = new KestrelServer(Options.Create(options), new PreboundListenerFactory(loggerFactory, group, inlineScheduling), loggerFactory);
+        var loop = server.IOLoop;
+        var dispatcher = server.Dispatcher;
+        KestrelServer? kestrel = null;
         try
         {
+            var options = new KestrelServerOptions
+            {
+                ApplicationServices = server.Tls is null ? loop.Services : loop.KestrelTlsServices,
+                AddServerHeader = false,
+            };
+            foreach (var socket in sockets)
+            {
+                var metrics = new EndpointMetrics(loop.Metrics, server.Name, socket.LocalEndPoint);
+                options.Listen(
+                    new BoundSocketEndPoint(socket, SocketRegistry.BacklogOf(socket)),
+                    listen => dispatcher.Install(listen, metrics, group));
+            }
+
+            kestrel = new KestrelServer(Options.Create(options), new PreboundListenerFactory(loop.LoggerFactory, group, loop.InlineScheduling), loop.LoggerFactory);
             kestrel.StartAsync(NoHttpApplication.Instance, CancellationToken.None).GetAwaiter().GetResult();
         }
         catch
         {
-            kestrel.Dispose();
+            kestrel?.Dispose();
             foreach (var socket in sockets)
             {
                 socket.Dispose();
@@ -152,20 +124,10 @@ internal sealed class ListenerGroup : IDisposable
     }
 
     /// <summary>
-    /// Stops listening, fires each connection's <c>ConnectionClosedRequested</c>, waits for the handlers, and
-    /// aborts the connections still open when <paramref name="abort"/> fires.
+    /// Aborts the connections still open: a stop in progress (<see cref="BeginStop"/>) stops waiting for their
+    /// handlers. Each stream's pending reads and writes fail.
     /// </summary>
-    public async Task DrainAsync(CancellationToken abort)
-    {
-        Unbind();
-        using (abort.UnsafeRegister(static s => ((ListenerGroup)s!).AbortConnections(), this))
-        {
-            BeginStop();
-            await _stopped.Task.ConfigureAwait(false);
-        }
-    }
-
-    private void AbortConnections()
+    public void AbortConnections()
     {
         try
         {
@@ -190,7 +152,12 @@ internal sealed class ListenerGroup : IDisposable
         }
     }
 
-    private void BeginStop()
+    /// <summary>
+    /// Stops the Kestrel instance: it fires each open connection's <c>ConnectionClosedRequested</c> (the stream's
+    /// <see cref="IOStream.ClosingRequested"/>) and waits for the handlers, until <see cref="AbortConnections"/>.
+    /// <see cref="Stopped"/> completes when it has stopped.
+    /// </summary>
+    public void BeginStop()
     {
         if (Interlocked.Exchange(ref _stopping, 1) == 0)
         {

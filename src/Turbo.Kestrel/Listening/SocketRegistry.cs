@@ -13,13 +13,10 @@ internal static class SocketRegistry
     private static readonly ConditionalWeakTable<Socket, StrongBox<int>> Backlogs = [];
     private static readonly ConditionalWeakTable<Socket, TcpServer> Owners = [];
 
-    /// <summary>The listen backlog Turbo's default: 128, as in Turbo and Tornado.</summary>
-    public const int DefaultBacklog = 128;
-
     public static void RecordBacklog(Socket socket, int backlog) => Backlogs.AddOrUpdate(socket, new StrongBox<int>(backlog));
 
-    /// <summary>The backlog a socket was created with here, or <see cref="DefaultBacklog"/> for a socket made elsewhere.</summary>
-    public static int BacklogOf(Socket socket) => Backlogs.TryGetValue(socket, out var backlog) ? backlog.Value : DefaultBacklog;
+    /// <summary>The backlog a socket was created with here, or <see cref="ListenSocket.DefaultBacklog"/> for a socket made elsewhere.</summary>
+    public static int BacklogOf(Socket socket) => Backlogs.TryGetValue(socket, out var backlog) ? backlog.Value : ListenSocket.DefaultBacklog;
 
     /// <summary>Makes <paramref name="server"/> the socket's owner; false when another server (or this one) already is.</summary>
     public static bool TryClaim(Socket socket, TcpServer server) => Owners.TryAdd(socket, server);

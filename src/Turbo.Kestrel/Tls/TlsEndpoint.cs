@@ -6,14 +6,12 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 namespace Turbo.Kestrel.Tls;
 
 /// <summary>
-/// A server's TLS settings, applied to each listener it starts. The certificate lives in a slot shared by all
-/// of the server's listeners: each new handshake presents the slot's current certificate (rotation).
+/// The TLS settings a listener starts with. The certificate is not fixed here: each new handshake presents the
+/// server's current one (<see cref="ServerTls.Certificate"/>), so rotation reaches running listeners.
 /// </summary>
-internal sealed class TlsEndpoint(SslOptions options, CertificateSlot certificate)
+internal sealed class TlsEndpoint(SslOptions options, ServerTls server)
 {
     public SslOptions Options { get; } = options;
-
-    public CertificateSlot Certificate { get; } = certificate;
 
     /// <summary>Puts Kestrel's TLS middleware in front of the handler (it must come before it: middleware runs in order).</summary>
     public void Apply(ListenOptions listen)
@@ -21,8 +19,8 @@ internal sealed class TlsEndpoint(SslOptions options, CertificateSlot certificat
         var protocols = Options.ApplicationProtocols.ToList();
         listen.UseHttps(new HttpsConnectionAdapterOptions
         {
-            ServerCertificate = Certificate.Current.Certificate,
-            ServerCertificateChain = Certificate.Current.Chain,
+            ServerCertificate = server.Certificate.Certificate,
+            ServerCertificateChain = server.Certificate.Chain,
             ClientCertificateMode = Options.ClientCertificateMode,
             ClientCertificateValidation = Options.ClientCertificateValidation,
             SslProtocols = Options.Protocols,
@@ -32,7 +30,7 @@ internal sealed class TlsEndpoint(SslOptions options, CertificateSlot certificat
                 // Runs last, per handshake: present the current certificate (rotation) with its chain.
                 authentication.ServerCertificate = null;
                 authentication.ServerCertificateSelectionCallback = null;
-                authentication.ServerCertificateContext = Certificate.Current.Context;
+                authentication.ServerCertificateContext = server.Certificate.Context;
                 if (protocols.Count > 0)
                 {
                     authentication.ApplicationProtocols = new List<SslApplicationProtocol>(protocols);

@@ -89,7 +89,7 @@ public class FaultIsolationTests
         }
 
         // 1,200 connections, 100 of them failed: none is still counted, none still holds a descriptor.
-        await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == 0, "every connection has ended");
+        await Timeouts.UntilAsync(() => test.Server.Dispatcher.Watchdog.ActiveConnections == 0, "every connection has ended");
         await OpenDescriptors.SettleAsync(descriptors);
     }
 
@@ -130,7 +130,7 @@ public class FaultIsolationTests
         await Timeouts.UntilAsync(
             () => test.Logs.Entries.Count(e => e.EventId.Name == "HandlerEndedByClosedStream") == Rounds, $"{Rounds} handlers ended by the reset");
         Assert.DoesNotContain(test.Logs.Entries, e => e.Level >= LogLevel.Error);
-        await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == 0, "every reset connection has ended");
+        await Timeouts.UntilAsync(() => test.Server.Dispatcher.Watchdog.ActiveConnections == 0, "every reset connection has ended");
         await OpenDescriptors.SettleAsync(descriptors);
     }
 
@@ -171,7 +171,7 @@ public class FaultIsolationTests
             Assert.Equal(1024, (await other.ReadExactlyAsync(1024).Within()).Length);
         }
 
-        await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == 0, "every connection has ended");
+        await Timeouts.UntilAsync(() => test.Server.Dispatcher.Watchdog.ActiveConnections == 0, "every connection has ended");
         await OpenDescriptors.SettleAsync(descriptors);
     }
 

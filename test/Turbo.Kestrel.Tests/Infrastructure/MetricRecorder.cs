@@ -37,6 +37,13 @@ internal sealed class MetricRecorder : IDisposable
         return new(tags => tags.TryGetValue("server.port", out var p) && p is int value && value == port, meter: test.Loop.Metrics.Meter);
     }
 
+    /// <summary>Every measurement of the test's loop (its meter serves only the test's server).</summary>
+    public static MetricRecorder ForLoop(TestServer test) => new(_ => true, meter: test.Loop.Metrics.Meter);
+
+    /// <summary>The sum of an instrument's measurements whose <paramref name="tag"/> is <paramref name="value"/>.</summary>
+    public double Sum(string instrument, string tag, string value) =>
+        Of(instrument).Where(m => m.Tags.TryGetValue(tag, out var v) && (string?)v == value).Sum(m => m.Value);
+
     /// <summary>Measurements of the server named <paramref name="server"/>.</summary>
     public static MetricRecorder ForServer(string server, object? meterScope = null) =>
         new(tags => tags.TryGetValue("turbo.server", out var s) && (string?)s == server, meterScope);

@@ -15,6 +15,7 @@ public class ConnectionLimitTests
     public async Task MaxConnections_150ClientsFor100Slots_50AreClosedWithoutData_AndTheSlotsComeBack()
     {
         await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.MaxConnections = 100;
         test.Server.Listen(0, "127.0.0.1", backlog: 512);
 
@@ -22,7 +23,7 @@ public class ConnectionLimitTests
         var outcomes = await Task.WhenAll(clients.Select(PingAsync)).Within();
 
         Assert.Equal(100, outcomes.Count(served => served));
-        Assert.Equal(50, test.Server.Watchdog.RefusedConnections);
+        Assert.Equal(50, metrics.Sum("turbo.rejected_connections", "turbo.rejection.reason", "max_connections"));
         var warning = await test.Logs.WaitForAsync(e => e.EventId.Name == "MaxConnectionsReached");
         Assert.Equal(LogLevel.Warning, warning.Level);
         Assert.Single(test.Logs.Entries, e => e.EventId.Name == "MaxConnectionsReached");
@@ -44,6 +45,7 @@ public class ConnectionLimitTests
     public async Task MaxConnections_CountsOverAllEndpointsOfTheServer()
     {
         await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.MaxConnections = 1;
         test.Server.Listen(0, "127.0.0.1");
         test.Server.Listen(0, "127.0.0.1");
@@ -55,13 +57,14 @@ public class ConnectionLimitTests
 
         Assert.False(await PingAsync(second));
         Assert.True(await PingAsync(first));
-        Assert.Equal(1, test.Server.Watchdog.RefusedConnections);
+        Assert.Equal(1, metrics.Sum("turbo.rejected_connections", "turbo.rejection.reason", "max_connections"));
     }
 
     [Fact]
     public async Task MaxConnections_ASlotComesBackWhenAPROXYHeaderIsRejected()
     {
         await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.MaxConnections = 1;
         test.Server.ProxyProtocol.Mode = ProxyProtocolMode.V1;
         test.Server.ProxyProtocol.TrustedProxies.Add(System.Net.IPNetwork.Parse("127.0.0.0/8"));
@@ -75,13 +78,13 @@ public class ConnectionLimitTests
                 Assert.Empty((await bad.ReadToEndAsync().Within()).Data);
             }
 
-            await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == 0, "the rejected connection's slot is free");
+            await Timeouts.UntilAsync(() => test.Server.Dispatcher.Watchdog.ActiveConnections == 0, "the rejected connection's slot is free");
         }
 
         await using var good = await test.ConnectAsync();
         await good.SendAsync("PROXY TCP4 203.0.113.7 10.0.0.1 4242 7000\r\nhello\n");
         Assert.Equal("hello\n", await good.ReadLineAsync().Within());
-        Assert.Equal(0, test.Server.Watchdog.RefusedConnections);
+        Assert.Equal(0, metrics.Sum("turbo.rejected_connections", "turbo.rejection.reason", "max_connections"));
         Assert.Equal(3, test.Logs.Entries.Count(e => e.EventId.Name == "ProxyRejected"));
     }
 
@@ -90,6 +93,7 @@ public class ConnectionLimitTests
     {
         using var certificates = new TestCertificates();
         await using var test = TestServer.Create(EchoTests.EchoLinesAsync, ssl: certificates.Options());
+        using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.MaxConnections = 1;
         test.Server.Listen(0, "127.0.0.1");
 
@@ -101,13 +105,13 @@ public class ConnectionLimitTests
                 await plain.ReadToEndAsync().Within();
             }
 
-            await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == 0, "the failed handshake's slot is free");
+            await Timeouts.UntilAsync(() => test.Server.Dispatcher.Watchdog.ActiveConnections == 0, "the failed handshake's slot is free");
         }
 
         await using var tls = await TlsClient.ConnectAsync(test.EndPoint);
         await tls.SendAsync("over tls\n");
         Assert.Equal("over tls\n", await tls.ReadLineAsync());
-        Assert.Equal(0, test.Server.Watchdog.RefusedConnections);
+        Assert.Equal(0, metrics.Sum("turbo.rejected_connections", "turbo.rejection.reason", "max_connections"));
     }
 
     [Fact]
@@ -115,6 +119,7 @@ public class ConnectionLimitTests
     {
         var time = new FakeTimeProvider();
         await using var test = TestServer.Create(EchoTests.EchoLinesAsync, time: time);
+        using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.MaxConnections = 1;
         test.Server.Listen(0, "127.0.0.1");
         await using var holder = await ConnectServedAsync(test);
@@ -125,7 +130,7 @@ public class ConnectionLimitTests
             Assert.Empty((await refused.ReadToEndAsync().Within()).Data);
         }
 
-        await Timeouts.UntilAsync(() => test.Server.Watchdog.RefusedConnections == 200, "200 refusals counted");
+        await Timeouts.UntilAsync(() => metrics.Sum("turbo.rejected_connections", "turbo.rejection.reason", "max_connections") == 200, "200 refusals counted");
         Assert.Single(test.Logs.Entries, e => e.EventId.Name == "MaxConnectionsReached");
         Assert.Equal(200, test.Logs.Entries.Count(e => e.EventId.Name == "ConnectionRefused" && e.Level == LogLevel.Debug));
 
@@ -146,6 +151,7 @@ public class ConnectionLimitTests
     {
         var time = new FakeTimeProvider();
         await using var test = TestServer.Create(EchoTests.EchoLinesAsync, time: time);
+        using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.IdleTimeout = TimeSpan.FromSeconds(5);
         test.Server.Listen(0, "127.0.0.1");
 
@@ -154,7 +160,7 @@ public class ConnectionLimitTests
             Assert.True(await PingAsync(first));
         }
 
-        await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == 0, "the first connection ended");
+        await Timeouts.UntilAsync(() => test.Server.Dispatcher.Watchdog.ActiveConnections == 0, "the first connection ended");
         time.Elapse(TimeSpan.FromSeconds(3)); // a beat finds nothing to watch: the timer stops
 
         await using var second = await test.ConnectAsync();
@@ -164,7 +170,7 @@ public class ConnectionLimitTests
         time.Elapse(TimeSpan.FromSeconds(7));
 
         Assert.Empty((await second.ReadToEndAsync().Within()).Data);
-        Assert.Equal(1, test.Server.Watchdog.ClosedBy(LimitKind.IdleTimeout));
+        await Timeouts.UntilAsync(() => metrics.Sum("turbo.limit_closed_connections", "turbo.limit", "idle_timeout") == 1, "the idle connection counted");
     }
 
     [Fact]
@@ -186,6 +192,7 @@ public class ConnectionLimitTests
                 await EchoTests.EchoLinesAsync(stream, address);
             },
             time: time);
+        using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.IdleTimeout = TimeSpan.FromSeconds(5);
         test.Server.Listen(0, "127.0.0.1", backlog: 512);
 
@@ -201,7 +208,7 @@ public class ConnectionLimitTests
         time.Advance(TimeSpan.FromSeconds(1));
         var ends = await Task.WhenAll(silent.Select(c => c.ReadToEndAsync())).Within();
         Assert.All(ends, end => Assert.Empty(end.Data));
-        Assert.Equal(Silent, test.Server.Watchdog.ClosedBy(LimitKind.IdleTimeout));
+        await Timeouts.UntilAsync(() => metrics.Sum("turbo.limit_closed_connections", "turbo.limit", "idle_timeout") == Silent, $"{Silent} idle connections counted");
         Assert.True(await PingAsync(busy));
         foreach (var client in silent)
         {
@@ -238,6 +245,7 @@ public class ConnectionLimitTests
             await stream.WriteAsync("pong\n");
             await EchoTests.EchoLinesAsync(stream, address);
         });
+        using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.WriteTimeout = TimeSpan.FromSeconds(1);
         test.Server.Listen(0, "127.0.0.1");
 
@@ -248,7 +256,7 @@ public class ConnectionLimitTests
 
         Assert.Contains("WriteTimeout", Assert.IsType<TimeoutException>(error.InnerException).Message, StringComparison.Ordinal);
         Assert.InRange(Interlocked.Read(ref written), 0, 16L * 1024 * 1024);
-        Assert.Equal(1, test.Server.Watchdog.ClosedBy(LimitKind.WriteTimeout));
+        await Timeouts.UntilAsync(() => metrics.Sum("turbo.limit_closed_connections", "turbo.limit", "write_timeout") == 1, "the stuck connection counted");
         await using var other = await test.ConnectAsync();
         await other.SendAsync("ping\n");
         Assert.Equal("pong\n", await other.ReadLineAsync().Within());

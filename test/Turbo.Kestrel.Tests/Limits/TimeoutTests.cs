@@ -28,7 +28,7 @@ public class TimeoutTests
         var timeout = Assert.IsType<TimeoutException>(error.InnerException);
         Assert.Contains("IdleTimeout", timeout.Message, StringComparison.Ordinal);
         Assert.True(connection.Stream.IsClosed);
-        Assert.Equal(1, connection.Watchdog.ClosedBy(LimitKind.IdleTimeout));
+        Assert.Equal("idle_timeout", connection.Stream.ClosedByLimit);
         var log = Assert.Single(connection.Logs.Entries, e => e.EventId.Name == "IdleTimeout");
         Assert.Equal(LogLevel.Debug, log.Level);
     }
@@ -48,7 +48,7 @@ public class TimeoutTests
         Assert.False(read.IsCompleted);
         await connection.Pipe.SendAsync("\n");
         Assert.Equal("xxxxx\n", System.Text.Encoding.ASCII.GetString(await read.Within()));
-        Assert.Equal(0, connection.Watchdog.ClosedBy(LimitKind.IdleTimeout));
+        Assert.Null(connection.Stream.ClosedByLimit);
     }
 
     [Fact]
@@ -82,7 +82,7 @@ public class TimeoutTests
 
         var error = await Assert.ThrowsAsync<StreamClosedException>(() => write).Within();
         Assert.Contains("WriteTimeout", Assert.IsType<TimeoutException>(error.InnerException).Message, StringComparison.Ordinal);
-        Assert.Equal(1, connection.Watchdog.ClosedBy(LimitKind.WriteTimeout));
+        Assert.Equal("write_timeout", connection.Stream.ClosedByLimit);
         Assert.Equal(LogLevel.Information, Assert.Single(connection.Logs.Entries, e => e.EventId.Name == "WriteTimeout").Level);
         await Assert.ThrowsAsync<StreamClosedException>(() => connection.Stream.WriteAsync("more").AsTask()).Within();
     }
@@ -99,7 +99,7 @@ public class TimeoutTests
         Assert.IsType<IOException>(error.InnerException);
 
         connection.Time.Elapse(TimeSpan.FromSeconds(5));
-        Assert.Equal(0, connection.Watchdog.ClosedBy(LimitKind.WriteTimeout));
+        Assert.Null(connection.Stream.ClosedByLimit);
         Assert.DoesNotContain(connection.Logs.Entries, e => e.EventId.Name == "WriteTimeout");
     }
 
@@ -120,7 +120,7 @@ public class TimeoutTests
 
         await write.Within();
         Assert.Equal(data.Length, received);
-        Assert.Equal(0, connection.Watchdog.ClosedBy(LimitKind.WriteTimeout));
+        Assert.Null(connection.Stream.ClosedByLimit);
     }
 
     [Fact]
@@ -158,8 +158,7 @@ public class TimeoutTests
 
         var error = await Assert.ThrowsAsync<StreamClosedException>(() => read).Within();
         Assert.Contains("MinReadRate", Assert.IsType<TimeoutException>(error.InnerException).Message, StringComparison.Ordinal);
-        Assert.Equal(1, connection.Watchdog.ClosedBy(LimitKind.MinReadRate));
-        Assert.Equal(0, connection.Watchdog.ClosedBy(LimitKind.IdleTimeout));
+        Assert.Equal("min_read_rate", connection.Stream.ClosedByLimit);
     }
 
     [Fact]
@@ -207,6 +206,6 @@ public class TimeoutTests
 
         await connection.Pipe.SendAsync("\n");
         Assert.Equal(1501, (await read.Within()).Length);
-        Assert.Equal(0, connection.Watchdog.ClosedBy(LimitKind.MinReadRate));
+        Assert.Null(connection.Stream.ClosedByLimit);
     }
 }

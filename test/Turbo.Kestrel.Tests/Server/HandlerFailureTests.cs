@@ -43,9 +43,11 @@ public class HandlerFailureTests
         Assert.Equal(1, failure.EventId.Id);
         Assert.Contains(connectionId, failure.Message, StringComparison.Ordinal);
 
-        // Kestrel's connection scope is open around the handler: a provider with scopes sees the id on every line.
-        var scope = Assert.Single(failure.Scopes!.OfType<IEnumerable<KeyValuePair<string, object>>>(), s => s.Any(p => p.Key == "ConnectionId"));
-        Assert.Equal(connectionId, scope.Single(p => p.Key == "ConnectionId").Value);
+        // Kestrel's connection scope is open around the handler: a provider with scopes sees the id on every line; and
+        // Turbo's, inside it, names the server.
+        var scopes = failure.Scopes!.OfType<IEnumerable<KeyValuePair<string, object>>>().SelectMany(s => s).ToArray();
+        Assert.Equal(connectionId, Assert.Single(scopes, p => p.Key == "ConnectionId").Value);
+        Assert.Equal(nameof(DelegateServer), Assert.Single(scopes, p => p.Key == "TurboServer").Value);
     }
 
     [Fact]

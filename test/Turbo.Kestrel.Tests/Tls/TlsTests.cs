@@ -111,8 +111,10 @@ public sealed class TlsTests : IDisposable
         await server.Logs.WaitForAsync(e => e.EventId.Name == "ConnectionStop");
         server.Server.Stop();
 
-        // Its Kestrel instance (and timer thread) goes away: the failed connection was not left counted as open.
-        await server.Server.ListenersStopped.Within();
+        // The failed connection was not left counted as open: its Kestrel instance (and timer thread) stopped by itself,
+        // so a drain finds nothing to wait for.
+        await server.Server.StopAsync(TimeSpan.FromMinutes(1)).Within();
+        Assert.DoesNotContain(server.Logs.Entries, e => e.EventId.Name == "Draining");
     }
 
     [Fact]
@@ -135,13 +137,12 @@ public sealed class TlsTests : IDisposable
         var clients = await Task.WhenAll(Enumerable.Range(0, Stalled).Select(_ => test.ConnectAsync())).Within();
 
         // Every one accepted and waiting in its handshake, none in the backlog.
-        await Timeouts.UntilAsync(() => test.Server.Watchdog.ActiveConnections == Stalled, $"{Stalled} connections in their handshake");
+        await Timeouts.UntilAsync(() => test.Server.Dispatcher.Watchdog.ActiveConnections == Stalled, $"{Stalled} connections in their handshake");
         var started = System.Diagnostics.Stopwatch.StartNew();
         await test.Server.StopAsync(drain).Within();
         var elapsed = started.Elapsed;
 
         Assert.True(elapsed < drain + TimeSpan.FromSeconds(2), $"StopAsync took {elapsed} with a drain deadline of {drain}");
-        await test.Server.ListenersStopped.Within();
         var ends = await Task.WhenAll(clients.Select(async c =>
         {
             await using (c)
@@ -150,7 +151,7 @@ public sealed class TlsTests : IDisposable
             }
         })).Within();
         Assert.All(ends, end => Assert.Empty(end.Data));
-        Assert.Equal(0, test.Server.Watchdog.ActiveConnections);
+        Assert.Equal(0, test.Server.Dispatcher.Watchdog.ActiveConnections);
         Assert.Equal(0, Volatile.Read(ref handled));
         Assert.DoesNotContain(test.Logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
     }

@@ -1,5 +1,5 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
+using Turbo.Kestrel.Streams;
 
 namespace Turbo.Kestrel;
 
@@ -19,7 +19,7 @@ public partial class IOStream
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentNullException.ThrowIfNull(onChunk);
-        BeginRead();
+        _input.BeginRead();
         return StreamChunksAsync(count, onChunk, cancellationToken);
     }
 
@@ -35,7 +35,7 @@ public partial class IOStream
     public ValueTask ReadUntilCloseAsync(Func<ReadOnlyMemory<byte>, ValueTask> onChunk, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(onChunk);
-        BeginRead();
+        _input.BeginRead();
         return StreamChunksAsync(-1, onChunk, cancellationToken);
     }
 
@@ -48,30 +48,29 @@ public partial class IOStream
             var remaining = count < 0 ? long.MaxValue : count;
             while (remaining > 0)
             {
-                var available = await Read<ChunkWait, long>(new ChunkWait(untilClose: count < 0), endsRead: false, cancellationToken).ConfigureAwait(false);
+                var available = await _input.Read<ChunkWait, long>(new ChunkWait(untilClose: count < 0), cancellationToken, endsRead: false).ConfigureAwait(false);
                 if (available == 0)
                 {
                     return;
                 }
 
-                var chunk = _buffered.Slice(0, Math.Min(remaining, available));
+                var chunk = _input.Buffered.Slice(0, Math.Min(remaining, available));
                 foreach (var segment in chunk)
                 {
                     await onChunk(segment).ConfigureAwait(false);
-                    if (_abandoned)
+                    if (_input.IsAbandoned)
                     {
                         throw new StreamClosedException("The handler returned while this read's callback ran; the connection was reset.");
                     }
                 }
 
-                _buffered = _buffered.Slice(chunk.End);
+                _input.Skip(chunk.Length);
                 remaining -= chunk.Length;
-                _bytesRead += chunk.Length;
             }
         }
         finally
         {
-            EndRead();
+            _input.EndRead();
         }
     }
 }

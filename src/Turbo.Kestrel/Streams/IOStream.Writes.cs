@@ -19,7 +19,7 @@ public partial class IOStream
     /// <returns>A task that completes when the bytes were handed to the transport.</returns>
     /// <exception cref="StreamClosedException">The stream is closed, or the connection closed before the bytes could be sent.</exception>
     public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
-        => _output.WriteAsync(data, cancellationToken, mayDefer: _answeringPipelined);
+        => _output.WriteAsync(data, cancellationToken, mayDefer: _input.IsPipelined);
 
     /// <summary>Writes <paramref name="data"/> encoded as UTF-8; otherwise as <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/>.</summary>
     /// <param name="data">The text to send.</param>
@@ -28,6 +28,6 @@ public partial class IOStream
     public ValueTask WriteAsync(string data, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
-        return _output.WriteAsync(Encoding.UTF8.GetBytes(data), cancellationToken, mayDefer: _answeringPipelined);
+        return _output.WriteAsync(Encoding.UTF8.GetBytes(data), cancellationToken, mayDefer: _input.IsPipelined);
     }
 }

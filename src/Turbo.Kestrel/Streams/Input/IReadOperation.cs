@@ -1,7 +1,7 @@
 namespace Turbo.Kestrel.Streams;
 
 /// <summary>The part of a read operation that does not depend on its result type.</summary>
-internal interface IReadRelease
+internal interface IReadOperation
 {
     /// <summary>Releases what the operation holds (pooled buffers); called once when the read ends.</summary>
     void Release();

@@ -1,4 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
 using System.Text.RegularExpressions;
 using Turbo.Kestrel.Streams;
 
@@ -28,7 +27,7 @@ public partial class IOStream
         var search = new PatternSearch(pattern);
         try
         {
-            BeginRead();
+            _input.BeginRead();
         }
         catch
         {
@@ -36,31 +35,6 @@ public partial class IOStream
             throw;
         }
 
-        return Read<PatternRead, byte[]>(new PatternRead(search, maxBytes), endsRead: true, cancellationToken);
-    }
-
-    private bool TryReadUntilPattern(PatternSearch search, int? maxBytes, [NotNullWhen(true)] out byte[]? match)
-    {
-        long end = -1;
-        long examined = 0;
-        if (_holding)
-        {
-            bool ran;
-            do
-            {
-                examined = _buffered.Length;
-                var mustDecide = _inputCompleted || _closedLocally || examined >= maxBytes || examined > MaxBufferSize;
-                end = search.FindMatchEnd(_buffered, mustDecide, out ran);
-            }
-            while (!ran && TakeMoreIfWaiting());
-
-            if (!ran)
-            {
-                // Nothing more is waiting: the peer may be waiting for our reply, so decide now.
-                end = search.FindMatchEnd(_buffered, mustDecide: true, out _);
-            }
-        }
-
-        return TryTakeThrough(end, examined, maxBytes, lookahead: true, out match);
+        return _input.Read<PatternRead, byte[]>(new PatternRead(search, maxBytes), cancellationToken);
     }
 }

@@ -5,6 +5,8 @@ using System.Security.Authentication;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Configuration;
+using Turbo.Kestrel.Limits;
+using Turbo.Kestrel.Listening;
 
 namespace Turbo.Kestrel.Hosting;
 
@@ -27,7 +29,6 @@ namespace Turbo.Kestrel.Hosting;
 internal static class TurboConfigurationReader
 {
     public const string SectionName = "Turbo";
-    private const int DefaultBacklog = 128;
     private static readonly string[] RootKeys = ["Servers", "InlineScheduling"];
     private static readonly string[] ServerKeys = ["Endpoints", "MaxBufferSize", "Ssl", "ProxyProtocol", "Limits"];
     private static readonly string[] LimitKeys = ["MaxConnections", "IdleTimeout", "WriteTimeout", "MinReadRate"];
@@ -37,7 +38,10 @@ internal static class TurboConfigurationReader
     private static readonly string[] EndpointKeys = ["Url", "Backlog", "ReusePort"];
 
     /// <summary>Reads the settings of every registered server (servers with no section get empty settings).</summary>
-    public static IReadOnlyList<ServerSettings> Read(IConfiguration configuration, IReadOnlyList<string> serverNames)
+    /// <param name="configuration">The application's configuration.</param>
+    /// <param name="serverNames">The names given to <c>AddServer</c>.</param>
+    /// <param name="contentRoot">Where relative certificate paths start.</param>
+    public static IReadOnlyList<ServerSettings> Read(IConfiguration configuration, IReadOnlyList<string> serverNames, string contentRoot)
     {
         var root = configuration.GetSection(SectionName);
         RejectUnknownKeys(root, RootKeys);
@@ -51,7 +55,7 @@ internal static class TurboConfigurationReader
             }
         }
 
-        var settings = serverNames.Select(name => ReadServer(servers.GetSection(name), name)).ToArray();
+        var settings = serverNames.Select(name => ReadServer(servers.GetSection(name), name, contentRoot)).ToArray();
         RejectSharedDescriptors(settings);
         return settings;
     }
@@ -76,8 +80,8 @@ internal static class TurboConfigurationReader
     private static void RejectSharedDescriptors(IEnumerable<ServerSettings> settings)
     {
         var shared = settings.SelectMany(s => s.Endpoints)
-            .Where(e => e.FileHandle is not null)
-            .GroupBy(e => e.FileHandle)
+            .Where(e => e.Url.FileHandle is not null)
+            .GroupBy(e => e.Url.FileHandle)
             .FirstOrDefault(g => g.Count() > 1);
         if (shared is not null)
         {
@@ -87,13 +91,13 @@ internal static class TurboConfigurationReader
         }
     }
 
-    private static ServerSettings ReadServer(IConfigurationSection section, string name)
+    private static ServerSettings ReadServer(IConfigurationSection section, string name, string contentRoot)
     {
         RejectUnknownKeys(section, ServerKeys);
         var maxBufferSize = ReadInteger(section.GetSection("MaxBufferSize"), 1, long.MaxValue);
         var endpoints = section.GetSection("Endpoints").GetChildren().Select(ReadEndpoint).ToArray();
-        var ssl = ReadSsl(section.GetSection("Ssl"));
-        var tlsWithoutCertificate = endpoints.FirstOrDefault(e => e.Tls) is { } tls && ssl is null ? tls : null;
+        var ssl = ReadSsl(section.GetSection("Ssl"), contentRoot);
+        var tlsWithoutCertificate = endpoints.FirstOrDefault(e => e.Url.IsTls) is { } tls && ssl is null ? tls : null;
         if (tlsWithoutCertificate is not null)
         {
             throw new InvalidOperationException(
@@ -101,10 +105,10 @@ internal static class TurboConfigurationReader
         }
 
         return new ServerSettings(
-            name, maxBufferSize, endpoints, ssl, ReadProxy(section.GetSection("ProxyProtocol")), ReadLimits(section.GetSection("Limits")));
+            name, section.Path, maxBufferSize, endpoints, ssl, ReadProxy(section.GetSection("ProxyProtocol")), ReadLimits(section.GetSection("Limits")));
     }
 
-    private static LimitSettings? ReadLimits(IConfigurationSection section)
+    private static LimitValues? ReadLimits(IConfigurationSection section)
     {
         if (!section.Exists())
         {
@@ -132,13 +136,13 @@ internal static class TurboConfigurationReader
             minReadRate = new MinDataRate(bytesPerSecond, gracePeriod);
         }
 
-        return new LimitSettings(maxConnections, idleTimeout, writeTimeout, minReadRate);
+        return new LimitValues(maxConnections, idleTimeout, writeTimeout, minReadRate);
     }
 
     private static TimeSpan? ReadOptionalTimeSpan(IConfigurationSection section) =>
         section.Value is null ? null : ReadTimeSpan(section, TimeSpan.Zero);
 
-    private static ProxySettings? ReadProxy(IConfigurationSection section)
+    private static ProxyProtocolOptions? ReadProxy(IConfigurationSection section)
     {
         if (!section.Exists())
         {
@@ -151,7 +155,8 @@ internal static class TurboConfigurationReader
         var entries = trusted.Value is { } list
             ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => (trusted.Path, Value: v))
             : trusted.GetChildren().Select(c => (c.Path, Value: c.Value ?? string.Empty));
-        var networks = new List<IPNetwork>();
+        var options = new ProxyProtocolOptions { Mode = mode };
+        var networks = options.TrustedProxies;
         foreach (var (path, value) in entries)
         {
             if (IPNetwork.TryParse(value, out var network))
@@ -173,8 +178,8 @@ internal static class TurboConfigurationReader
             throw new InvalidOperationException($"{trusted.Path}: ProxyProtocol Mode {mode} needs the proxies it may come from (addresses or CIDR ranges).");
         }
 
-        var headerTimeout = ReadTimeSpan(section.GetSection("HeaderTimeout"), TimeSpan.FromSeconds(3));
-        return new ProxySettings(mode, networks, headerTimeout);
+        options.HeaderTimeout = ReadTimeSpan(section.GetSection("HeaderTimeout"), options.HeaderTimeout);
+        return options;
     }
 
     private static TimeSpan ReadTimeSpan(IConfigurationSection section, TimeSpan defaultValue)
@@ -192,7 +197,7 @@ internal static class TurboConfigurationReader
         return value;
     }
 
-    private static SslSettings? ReadSsl(IConfigurationSection section)
+    private static SslOptions? ReadSsl(IConfigurationSection section, string contentRoot)
     {
         if (!section.Exists())
         {
@@ -206,11 +211,17 @@ internal static class TurboConfigurationReader
             throw new InvalidOperationException($"{section.Path}:CertFile: TLS needs a certificate file (PEM, or .pfx/.p12).");
         }
 
-        var mode = ReadEnum(section.GetSection("ClientCertificateMode"), ClientCertificateMode.NoCertificate);
-        var protocols = ReadEnum(section.GetSection("Protocols"), SslProtocols.None);
-        var handshakeTimeout = ReadTimeSpan(section.GetSection("HandshakeTimeout"), TimeSpan.FromSeconds(10));
-
-        return new SslSettings(section.Path, certFile, section["KeyFile"], section["Password"], mode, protocols, handshakeTimeout);
+        var keyFile = section["KeyFile"];
+        var options = new SslOptions
+        {
+            CertFile = Path.Combine(contentRoot, certFile),
+            KeyFile = keyFile is null ? null : Path.Combine(contentRoot, keyFile),
+            Password = section["Password"],
+            ClientCertificateMode = ReadEnum(section.GetSection("ClientCertificateMode"), ClientCertificateMode.NoCertificate),
+            Protocols = ReadEnum(section.GetSection("Protocols"), SslProtocols.None),
+        };
+        options.HandshakeTimeout = ReadTimeSpan(section.GetSection("HandshakeTimeout"), options.HandshakeTimeout);
+        return options;
     }
 
     private static TEnum ReadEnum<TEnum>(IConfigurationSection section, TEnum defaultValue)
@@ -239,11 +250,19 @@ internal static class TurboConfigurationReader
         }
 
         var url = urlSection.Value;
-        var tls = url.StartsWith("tls://", StringComparison.OrdinalIgnoreCase);
-        var (host, port, family, fileHandle) = ParseUrl(url, urlSection.Path);
-        var backlog = (int?)ReadInteger(section.GetSection("Backlog"), 1, int.MaxValue) ?? DefaultBacklog;
+        EndpointUrl parsed;
+        try
+        {
+            parsed = EndpointUrl.Parse(url);
+        }
+        catch (FormatException ex)
+        {
+            throw new InvalidOperationException($"{urlSection.Path}: '{url}' is not a valid endpoint URL: {ex.Message}.", ex);
+        }
+
+        var backlog = (int?)ReadInteger(section.GetSection("Backlog"), 1, int.MaxValue) ?? ListenSocket.DefaultBacklog;
         var reusePort = ReadBoolean(section.GetSection("ReusePort")) ?? false;
-        if (reusePort && (fileHandle is not null || family == AddressFamily.Unix))
+        if (reusePort && (parsed.FileHandle is not null || parsed.IsUnix))
         {
             throw new InvalidOperationException($"{section.Path}:ReusePort: applies to tcp:// and tls:// endpoints only, not to '{url}'.");
         }
@@ -253,92 +272,7 @@ internal static class TurboConfigurationReader
             throw new InvalidOperationException($"{section.Path}:ReusePort: SO_REUSEPORT load balancing is supported on Linux only.");
         }
 
-        return new EndpointSettings(section.Path, url, host, port, family, fileHandle, backlog, tls, reusePort);
-    }
-
-    /// <summary>
-    /// Parses an endpoint URL: <c>tcp://host:port</c> or <c>tls://host:port</c> (host is <c>*</c>, an IPv4 literal, <c>[IPv6]</c> or
-    /// <c>localhost</c>), <c>unix:/path</c>, or <c>fd://N</c> (an inherited listening socket).
-    /// </summary>
-    internal static (string? Host, int Port, AddressFamily Family, int? FileHandle) ParseUrl(string url, string key)
-    {
-        if (url.StartsWith("unix:", StringComparison.OrdinalIgnoreCase))
-        {
-            var path = url["unix:".Length..];
-            if (!path.StartsWith('/'))
-            {
-                throw BadUrl(key, url, "a unix socket URL is unix:/absolute/path");
-            }
-
-            return (path, 0, AddressFamily.Unix, null);
-        }
-
-        if (url.StartsWith("fd://", StringComparison.OrdinalIgnoreCase))
-        {
-            var text = url["fd://".Length..];
-            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var handle))
-            {
-                throw BadUrl(key, url, $"'{text}' is not a file descriptor number");
-            }
-
-            return (null, 0, AddressFamily.Unspecified, handle);
-        }
-
-        // tcp:// and tls:// take the same host:port (TLS itself comes from the server's Ssl section).
-        const string Scheme = "tcp://";
-        if (!url.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase) && !url.StartsWith("tls://", StringComparison.OrdinalIgnoreCase))
-        {
-            var scheme = url.Contains("://", StringComparison.Ordinal) ? url[..url.IndexOf("://", StringComparison.Ordinal)] : url.Split(':')[0];
-            throw BadUrl(key, url, $"the scheme '{scheme}' is not supported; use tcp://host:port, tls://host:port, unix:/path or fd://N");
-        }
-
-        var rest = url[Scheme.Length..].TrimEnd('/');
-        string hostText;
-        string portText;
-        if (rest.StartsWith('['))
-        {
-            var close = rest.IndexOf(']', StringComparison.Ordinal);
-            if (close < 0 || close + 1 >= rest.Length || rest[close + 1] != ':')
-            {
-                throw BadUrl(key, url, "an IPv6 host is written [address]:port");
-            }
-
-            hostText = rest[1..close];
-            portText = rest[(close + 2)..];
-        }
-        else
-        {
-            var colon = rest.LastIndexOf(':');
-            if (colon < 0)
-            {
-                throw BadUrl(key, url, "the port is missing");
-            }
-
-            hostText = rest[..colon];
-            portText = rest[(colon + 1)..];
-        }
-
-        if (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > IPEndPoint.MaxPort)
-        {
-            throw BadUrl(key, url, $"'{portText}' is not a port number (0-65535)");
-        }
-
-        if (hostText is "*" or "")
-        {
-            return (null, port, AddressFamily.Unspecified, null);
-        }
-
-        if (string.Equals(hostText, "localhost", StringComparison.OrdinalIgnoreCase))
-        {
-            return ("localhost", port, AddressFamily.Unspecified, null);
-        }
-
-        if (!IPAddress.TryParse(hostText, out var ip))
-        {
-            throw BadUrl(key, url, $"the host '{hostText}' must be *, localhost, an IPv4 address or [an IPv6 address]");
-        }
-
-        return (ip.ToString(), port, ip.AddressFamily, null);
+        return new EndpointSettings(section.Path, parsed, backlog, reusePort);
     }
 
     private static long? ReadInteger(IConfigurationSection section, long min, long max)
@@ -367,9 +301,6 @@ internal static class TurboConfigurationReader
             }
         }
     }
-
-    private static InvalidOperationException BadUrl(string key, string url, string reason) =>
-        new($"{key}: '{url}' is not a valid endpoint URL: {reason}.");
 
     private static string Describe(IEnumerable<string> names)
     {

@@ -1,7 +1,6 @@
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging.Abstractions;
-using Turbo.Kestrel;
 
 namespace Turbo.Kestrel.Benchmarks;
 

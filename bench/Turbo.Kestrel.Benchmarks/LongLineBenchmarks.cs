@@ -1,6 +1,5 @@
 using System.IO.Pipelines;
 using BenchmarkDotNet.Attributes;
-using Turbo.Kestrel;
 
 namespace Turbo.Kestrel.Benchmarks;
 

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using BenchmarkDotNet.Attributes;
-using Turbo.Kestrel;
 
 namespace Turbo.Kestrel.Benchmarks;
 

@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
-using Turbo.Kestrel.Limits;
 using Turbo.Kestrel.Tests.Infrastructure;
 
 namespace Turbo.Kestrel.Tests.Limits;

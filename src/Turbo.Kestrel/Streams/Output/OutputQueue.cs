@@ -45,7 +45,7 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
 
     // How many read results this thread is delivering right now (a handler running inline inside a read's completion).
     [ThreadStatic]
-    private static int t_deliveries;
+    private static int s_deliveries;
 
     /// <summary>True while a write has not completed.</summary>
     public bool IsWriting => Volatile.Read(ref _flushing) && !Volatile.Read(ref _failed);
@@ -185,10 +185,10 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
     /// item would wake a pool thread for every burst. On a pool thread the item is cheap (this thread's own queue) and
     /// is the safety net for a handler that blocks where its read woke it: another thread takes the item and sends.
     /// </summary>
-    private static bool NeedsQueuedFlush() => t_deliveries == 0 || Thread.CurrentThread.IsThreadPoolThread;
+    private static bool NeedsQueuedFlush() => s_deliveries == 0 || Thread.CurrentThread.IsThreadPoolThread;
 
     /// <summary>A read starts handing its result to the handler, which may run inline on this thread.</summary>
-    public static void BeginDelivery() => t_deliveries++;
+    public static void BeginDelivery() => s_deliveries++;
 
     /// <summary>
     /// The handler has yielded (to wait for the next read, or for anything else): the answers it deferred in this turn
@@ -196,7 +196,7 @@ internal sealed class OutputQueue(PipeWriter writer, Limits.ConnectionWatch? wat
     /// </summary>
     public void EndDelivery()
     {
-        t_deliveries--;
+        s_deliveries--;
         FlushDeferred();
     }
 

@@ -4,8 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
 using Turbo.Kestrel.Tests.Hosting;
-using Turbo.Kestrel.Tests.Infrastructure;
-using Turbo.Kestrel.Tests.Server;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Diagnostics;
 
@@ -15,7 +14,7 @@ public class MetricsTests
     [Fact]
     public async Task AConnection_IsActiveWhileItsHandlerRuns_ThenItsDurationAndBytesAreRecorded_TaggedWithServerAndEndpoint()
     {
-        await using var test = TestServer.Start(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Start(Handlers.EchoLinesAsync);
         using var metrics = MetricRecorder.For(test);
 
         await using (var client = await test.ConnectAsync())
@@ -107,7 +106,7 @@ public class MetricsTests
     [Fact]
     public async Task MaxConnections_ARefusedConnectionIsCountedAsRejected_NeverAsActive()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         test.Server.Limits.MaxConnections = 1;
         test.Server.Listen(0, "127.0.0.1");
         using var metrics = MetricRecorder.For(test);
@@ -129,7 +128,7 @@ public class MetricsTests
     [InlineData("127.0.0.1/32", "PROXY NONSENSE\r\n", "proxy_header")]
     public async Task ProxyProtocol_ARefusedHeaderIsCountedAsRejected_WithItsReason(string trusted, string? header, string reason)
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         test.Server.ProxyProtocol.Mode = ProxyProtocolMode.V1;
         test.Server.ProxyProtocol.TrustedProxies.Add(System.Net.IPNetwork.Parse(trusted));
         test.Server.Listen(0, "127.0.0.1");
@@ -158,7 +157,7 @@ public class MetricsTests
     public async Task IdleTimeout_TheClosedConnectionIsCountedUnderItsLimit()
     {
         var time = new FakeTimeProvider();
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync, time: time);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync, time: time);
         test.Server.Limits.IdleTimeout = TimeSpan.FromSeconds(5);
         test.Server.Listen(0, "127.0.0.1");
         using var metrics = MetricRecorder.For(test);
@@ -179,7 +178,7 @@ public class MetricsTests
     [Fact]
     public async Task MaxBufferSize_TheClosedConnectionIsCountedUnderItsLimit_AndANeighbourIsServed()
     {
-        await using var test = TestServer.Start(EchoTests.EchoLinesAsync, maxBufferSize: 1024);
+        await using var test = TestServer.Start(Handlers.EchoLinesAsync, maxBufferSize: 1024);
         using var metrics = MetricRecorder.For(test);
 
         await using var neighbour = await test.ConnectAsync();

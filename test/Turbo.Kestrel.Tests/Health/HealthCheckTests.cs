@@ -2,7 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Turbo.Kestrel.Tests.Hosting;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Health;
 
@@ -35,7 +35,7 @@ public class HealthCheckTests
     [Fact]
     public async Task AnEndpointThatCannotListenAfterAChange_IsUnhealthyNamingItsKey_UntilTheChangeIsUndone()
     {
-        await using var occupied = TestServer.Start(Server.EchoTests.EchoLinesAsync);
+        await using var occupied = TestServer.Start(Handlers.EchoLinesAsync);
         var settings = new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0" };
         using var host = BuildHost<HostedEchoServer>(settings, out var config);
         await host.StartAsync().Within();

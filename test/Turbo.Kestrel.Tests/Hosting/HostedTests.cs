@@ -7,8 +7,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
-using Turbo.Kestrel.Tests.Infrastructure;
-using Turbo.Kestrel.Tests.Server;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Hosting;
 
@@ -106,7 +105,7 @@ public class HostedTests
     [Fact]
     public async Task Hosted_BindErrorFailsStartNamingTheKey()
     {
-        await using var occupied = TestServer.Start(EchoTests.EchoLinesAsync);
+        await using var occupied = TestServer.Start(Handlers.EchoLinesAsync);
         await using var app = BuildApp(new() { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = $"tcp://127.0.0.1:{occupied.Port}" });
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync().Within());
@@ -121,7 +120,7 @@ public class HostedTests
     [Fact]
     public async Task Hosted_StartFailureDoesNotWaitForClientsOfServersThatStarted()
     {
-        await using var occupied = TestServer.Start(EchoTests.EchoLinesAsync);
+        await using var occupied = TestServer.Start(Handlers.EchoLinesAsync);
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {

@@ -5,8 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Turbo.Kestrel.Tests.Infrastructure;
-using Turbo.Kestrel.Tests.Server;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Hosting;
 
@@ -157,7 +156,7 @@ public class ListeningConfigurationTests
         };
         using var host = BuildHost(settings, out var config, out _);
         await host.StartAsync().Within();
-        Assert.Equal(23, ListenTests.ListenBacklog(endPoint.Port));
+        Assert.Equal(23, KernelSockets.ListenBacklog(endPoint.Port));
 
         config.Replace(new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Renamed:Url"] = $"fd://{fd}" });
 
@@ -314,7 +313,7 @@ public class ListeningConfigurationTests
 
         var port = ((IPEndPoint)Server(host).LocalEndPoints[0]).Port;
 
-        Assert.Equal(23, ListenTests.ListenBacklog(port));
+        Assert.Equal(23, KernelSockets.ListenBacklog(port));
         await host.StopAsync().Within();
     }
 

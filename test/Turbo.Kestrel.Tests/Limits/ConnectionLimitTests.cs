@@ -2,8 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
-using Turbo.Kestrel.Tests.Infrastructure;
-using Turbo.Kestrel.Tests.Server;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Limits;
 
@@ -13,7 +12,7 @@ public class ConnectionLimitTests
     [Fact]
     public async Task MaxConnections_150ClientsFor100Slots_50AreClosedWithoutData_AndTheSlotsComeBack()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.MaxConnections = 100;
         test.Server.Listen(0, "127.0.0.1", backlog: 512);
@@ -43,7 +42,7 @@ public class ConnectionLimitTests
     [Fact]
     public async Task MaxConnections_CountsOverAllEndpointsOfTheServer()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.MaxConnections = 1;
         test.Server.Listen(0, "127.0.0.1");
@@ -62,7 +61,7 @@ public class ConnectionLimitTests
     [Fact]
     public async Task MaxConnections_ASlotComesBackWhenAPROXYHeaderIsRejected()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.MaxConnections = 1;
         test.Server.ProxyProtocol.Mode = ProxyProtocolMode.V1;
@@ -91,7 +90,7 @@ public class ConnectionLimitTests
     public async Task MaxConnections_ASlotComesBackWhenATlsHandshakeFails()
     {
         using var certificates = new TestCertificates();
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync, ssl: certificates.Options());
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync, ssl: certificates.Options());
         using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.MaxConnections = 1;
         test.Server.Listen(0, "127.0.0.1");
@@ -117,7 +116,7 @@ public class ConnectionLimitTests
     public async Task MaxConnections_AFloodOfRefusals_WarnsOncePerTenSeconds_AndCountsEveryOne()
     {
         var time = new FakeTimeProvider();
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync, time: time);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync, time: time);
         using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.MaxConnections = 1;
         test.Server.Listen(0, "127.0.0.1");
@@ -149,7 +148,7 @@ public class ConnectionLimitTests
     public async Task IdleTimeout_TheHeartbeatStopsWithTheLastConnection_AndStartsAgainWithTheNext()
     {
         var time = new FakeTimeProvider();
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync, time: time);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync, time: time);
         using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.IdleTimeout = TimeSpan.FromSeconds(5);
         test.Server.Listen(0, "127.0.0.1");
@@ -188,7 +187,7 @@ public class ConnectionLimitTests
                     allStarted.TrySetResult();
                 }
 
-                await EchoTests.EchoLinesAsync(stream, address);
+                await Handlers.EchoLinesAsync(stream, address);
             },
             time: time);
         using var metrics = MetricRecorder.ForLoop(test);
@@ -242,7 +241,7 @@ public class ConnectionLimitTests
             }
 
             await stream.WriteAsync("pong\n");
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         });
         using var metrics = MetricRecorder.ForLoop(test);
         test.Server.Limits.WriteTimeout = TimeSpan.FromSeconds(1);

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Limits;
 

@@ -3,8 +3,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
-using Turbo.Kestrel.Tests.Infrastructure;
-using Turbo.Kestrel.Tests.Server;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Proxy;
 
@@ -25,7 +24,7 @@ public sealed class ProxyProtocolTests : IDisposable
         await using var server = Start(mode, async (stream, address) =>
         {
             seen.TrySetResult((address, stream.RemoteEndPoint, stream.ProxyEndPoint));
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         });
         await using var client = await server.ConnectAsync();
 
@@ -77,7 +76,7 @@ public sealed class ProxyProtocolTests : IDisposable
         await using var server = Start(ProxyProtocolMode.V1, async (stream, address) =>
         {
             seen.TrySetResult((address, stream.RemoteEndPoint, stream.LocalEndPoint, stream.ProxyEndPoint));
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         });
         await using var client = await server.ConnectAsync();
 
@@ -98,7 +97,7 @@ public sealed class ProxyProtocolTests : IDisposable
         await using var server = Start(ProxyProtocolMode.V1, async (stream, address) =>
         {
             seen.TrySetResult((address, stream.RemoteEndPoint, stream.ProxyEndPoint));
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         });
         await using var client = await server.ConnectAsync();
 
@@ -161,7 +160,7 @@ public sealed class ProxyProtocolTests : IDisposable
         await using var server = Start(ProxyProtocolMode.Any, async (stream, address) =>
         {
             Interlocked.Increment(ref handled);
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         });
         await using var good = await server.ConnectAsync();
         await good.SendAsync([.. V1("198.51.100.1", 1), .. "good\n"u8]);
@@ -183,7 +182,7 @@ public sealed class ProxyProtocolTests : IDisposable
     [Fact]
     public async Task UntrustedPeer_IsClosedEvenWithAValidHeader()
     {
-        await using var server = Start(ProxyProtocolMode.V1, EchoTests.EchoLinesAsync, trusted: "10.0.0.0/8");
+        await using var server = Start(ProxyProtocolMode.V1, Handlers.EchoLinesAsync, trusted: "10.0.0.0/8");
 
         // The server closes at accept: the reset may reach the client during connect, send or read.
         var error = await Record.ExceptionAsync(async () =>
@@ -201,7 +200,7 @@ public sealed class ProxyProtocolTests : IDisposable
     [Fact]
     public async Task TruncatedHeader_IsClosedAtTheHeaderTimeout()
     {
-        await using var server = Start(ProxyProtocolMode.V2, EchoTests.EchoLinesAsync, timeout: TimeSpan.FromMilliseconds(300));
+        await using var server = Start(ProxyProtocolMode.V2, Handlers.EchoLinesAsync, timeout: TimeSpan.FromMilliseconds(300));
         await using var client = await server.ConnectAsync();
 
         await client.SendAsync(V2("203.0.113.7", 1)[..20]);
@@ -219,7 +218,7 @@ public sealed class ProxyProtocolTests : IDisposable
         await using var server = TestServer.Start(async (stream, address) =>
         {
             seen.TrySetResult(address);
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         });
         await using var client = await server.ConnectAsync();
 
@@ -256,7 +255,7 @@ public sealed class ProxyProtocolTests : IDisposable
         var test = TestServer.Create(async (stream, address) =>
         {
             seen.TrySetResult(address);
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         }, ssl: _certificates.Options());
         await using var _ = test;
         Configure(test.Server, ProxyProtocolMode.V2, "127.0.0.0/8", TimeSpan.FromSeconds(3));
@@ -281,7 +280,7 @@ public sealed class ProxyProtocolTests : IDisposable
     [Fact]
     public async Task ModeWithoutTrustedProxies_IsRefusedWhenListening()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         test.Server.ProxyProtocol.Mode = ProxyProtocolMode.V2;
 
         var error = Assert.Throws<InvalidOperationException>(() => test.Server.Listen(0, "127.0.0.1"));

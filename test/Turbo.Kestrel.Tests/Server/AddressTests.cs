@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Server;
 
@@ -14,7 +14,7 @@ public class AddressTests
         await using var test = TestServer.Create(async (stream, address) =>
         {
             seen.TrySetResult(address);
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         });
 
         test.Server.Listen(0, "::1");
@@ -28,7 +28,7 @@ public class AddressTests
     [Fact]
     public async Task Listen_InterNetworkV6WithoutAddress_IsIPv6Only()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
 
         test.Server.Listen(0, family: AddressFamily.InterNetworkV6);
 
@@ -51,7 +51,7 @@ public class AddressTests
         await using var test = TestServer.Create(async (stream, address) =>
         {
             seen.TrySetResult(address);
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         });
 
         test.Server.Listen(0, path, family: AddressFamily.Unix);
@@ -74,7 +74,7 @@ public class AddressTests
         using var dir = new TempDirectory();
         var path = dir.File("stale.sock");
         MakeStaleSocketFile(path);
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
 
         test.Server.Listen(0, path, family: AddressFamily.Unix);
 
@@ -89,7 +89,7 @@ public class AddressTests
         using var dir = new TempDirectory();
         var path = dir.File("data.txt");
         await File.WriteAllTextAsync(path, "precious");
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
 
         var error = Assert.Throws<IOException>(() => test.Server.Listen(0, path, family: AddressFamily.Unix));
 
@@ -103,9 +103,9 @@ public class AddressTests
     {
         using var dir = new TempDirectory();
         var path = dir.File("busy.sock");
-        await using var first = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var first = TestServer.Create(Handlers.EchoLinesAsync);
         first.Server.Listen(0, path, family: AddressFamily.Unix);
-        await using var second = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var second = TestServer.Create(Handlers.EchoLinesAsync);
 
         var error = Assert.Throws<IOException>(() => second.Server.Listen(0, path, family: AddressFamily.Unix));
 
@@ -141,7 +141,7 @@ public class AddressTests
                 }
             }
 
-            await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+            await using var test = TestServer.Create(Handlers.EchoLinesAsync);
             var error = await Task.Run(() => Assert.Throws<IOException>(() => test.Server.Listen(0, path, family: AddressFamily.Unix))).Within();
 
             Assert.Contains("another process is listening", error.Message, StringComparison.Ordinal);
@@ -158,7 +158,7 @@ public class AddressTests
     {
         using var dir = new TempDirectory();
         var path = Path.Combine(dir.Path, "missing", "x.sock");
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
 
         var error = Assert.Throws<IOException>(() => test.Server.Listen(0, path, family: AddressFamily.Unix));
 

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Server;
 
@@ -15,7 +15,7 @@ public class BindStartTests
         await using var test = TestServer.Create(async (stream, address) =>
         {
             sawStarted.TrySetResult(Volatile.Read(ref started));
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         });
 
         test.Server.Bind(0, "127.0.0.1");
@@ -32,7 +32,7 @@ public class BindStartTests
     [Fact]
     public async Task Start_Twice_Throws_AlsoAfterStop()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         test.Server.Start();
 
         Assert.Throws<InvalidOperationException>(test.Server.Start);
@@ -43,7 +43,7 @@ public class BindStartTests
     [Fact]
     public async Task Bind_AfterStart_AcceptsAtOnce()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         test.Server.Start();
 
         test.Server.Bind(0, IPAddress.Loopback);
@@ -56,8 +56,8 @@ public class BindStartTests
     [Fact]
     public async Task Bind_PortInUse_ThrowsThereNamingTheEndPoint()
     {
-        await using var first = TestServer.Start(EchoTests.EchoLinesAsync);
-        await using var second = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var first = TestServer.Start(Handlers.EchoLinesAsync);
+        await using var second = TestServer.Create(Handlers.EchoLinesAsync);
 
         var error = Assert.Throws<IOException>(() => second.Server.Bind(first.Port, "127.0.0.1"));
 
@@ -68,7 +68,7 @@ public class BindStartTests
     [Fact]
     public async Task Stop_ClosesSocketsBoundButNotStarted()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         test.Server.Bind(0, "127.0.0.1");
         var endPoint = test.Server.LocalEndPoints[0];
 
@@ -82,7 +82,7 @@ public class BindStartTests
     [Fact]
     public async Task AddSockets_FromBindSockets_ServesAndOwnsThem()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         var sockets = SockUtil.BindSockets(0, "127.0.0.1");
         Assert.False(Assert.Single(sockets).Blocking);
 
@@ -103,8 +103,8 @@ public class BindStartTests
     [Fact]
     public async Task AddSocket_AlreadyUsedOrNotListening_IsRefusedWithAClearError()
     {
-        await using var first = TestServer.Create(EchoTests.EchoLinesAsync);
-        await using var second = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var first = TestServer.Create(Handlers.EchoLinesAsync);
+        await using var second = TestServer.Create(Handlers.EchoLinesAsync);
         var socket = SockUtil.BindSockets(0, "127.0.0.1")[0];
         first.Server.AddSocket(socket);
         using var unbound = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -123,8 +123,8 @@ public class BindStartTests
     [Fact]
     public async Task AddSockets_ARefusedListClaimsNothing()
     {
-        await using var first = TestServer.Create(EchoTests.EchoLinesAsync);
-        await using var second = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var first = TestServer.Create(Handlers.EchoLinesAsync);
+        await using var second = TestServer.Create(Handlers.EchoLinesAsync);
         var socket = SockUtil.BindSockets(0, "127.0.0.1")[0];
 
         Assert.Throws<ArgumentException>(() => first.Server.AddSockets([socket, socket]));
@@ -138,7 +138,7 @@ public class BindStartTests
     [Fact]
     public async Task AddSockets_WithBacklog_ListensWithIt_AndForeignSocketsDefaultTo128()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         var tuned = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         tuned.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         tuned.Listen(7);
@@ -149,8 +149,8 @@ public class BindStartTests
         test.Server.AddSockets([tuned], backlog: 1000);
         test.Server.AddSocket(plain);
 
-        Assert.Equal(1000, ListenTests.ListenBacklog(((IPEndPoint)tuned.LocalEndPoint!).Port));
-        Assert.Equal(128, ListenTests.ListenBacklog(((IPEndPoint)plain.LocalEndPoint!).Port));
+        Assert.Equal(1000, KernelSockets.ListenBacklog(((IPEndPoint)tuned.LocalEndPoint!).Port));
+        Assert.Equal(128, KernelSockets.ListenBacklog(((IPEndPoint)plain.LocalEndPoint!).Port));
     }
 
     [Fact]
@@ -158,7 +158,7 @@ public class BindStartTests
     {
         for (var round = 0; round < 20; round++)
         {
-            await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+            await using var test = TestServer.Create(Handlers.EchoLinesAsync);
             test.Server.Bind(0, "127.0.0.1");
             using var barrier = new Barrier(2);
             var start = Task.Run(() =>
@@ -224,7 +224,7 @@ public class BindStartTests
     [Fact]
     public async Task BindSockets_PortInUse_ThrowsWithoutReusePort()
     {
-        await using var first = TestServer.Start(EchoTests.EchoLinesAsync);
+        await using var first = TestServer.Start(Handlers.EchoLinesAsync);
 
         var error = Assert.Throws<IOException>(() => SockUtil.BindSockets(first.Port, "127.0.0.1"));
 

@@ -1,26 +1,16 @@
 using System.Security.Cryptography;
 using System.Text;
-using Turbo.Kestrel.Tests.Infrastructure;
-using Turbo.Kestrel.Tests.Streams;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Server;
 
 /// <summary>Line echo end to end on real Kestrel, 127.0.0.1, port 0.</summary>
 public class EchoTests
 {
-    internal static async Task EchoLinesAsync(IOStream stream, string address)
-    {
-        while (true)
-        {
-            var line = await stream.ReadUntilAsync("\n");
-            await stream.WriteAsync(line);
-        }
-    }
-
     [Fact]
     public async Task Echo_RoundTripStandalone()
     {
-        await using var server = TestServer.Start(EchoLinesAsync);
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync);
         await using var client = await server.ConnectAsync();
 
         await client.SendAsync("hello\n");
@@ -31,7 +21,7 @@ public class EchoTests
     [Fact]
     public async Task Echo_ThreePipelinedLinesInOneSegment()
     {
-        await using var server = TestServer.Start(EchoLinesAsync);
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync);
         await using var client = await server.ConnectAsync();
 
         await client.SendAsync("one\ntwo\nthree\n");
@@ -173,7 +163,7 @@ public class EchoTests
 
         // The handler's end closes the stream once more; a second call would be queued before this sentinel.
         await server.Logs.WaitForAsync(e => e.EventId.Name == "ConnectionStop");
-        await StreamReadTests.CloseCallbackSentinelAsync(stream);
+        await Handlers.CloseCallbackSentinelAsync(stream);
         Assert.Equal(1, Volatile.Read(ref calls));
     }
 

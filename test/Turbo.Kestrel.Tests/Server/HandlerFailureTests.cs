@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Logging;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Server;
 
@@ -21,7 +21,7 @@ public class HandlerFailureTests
                 return synchronous ? throw new InvalidDataException("boom") : FailLaterAsync(stream);
             }
 
-            return EchoTests.EchoLinesAsync(stream, address);
+            return Handlers.EchoLinesAsync(stream, address);
         });
 
         await using (var first = await server.ConnectAsync())
@@ -53,7 +53,7 @@ public class HandlerFailureTests
     [Fact]
     public async Task StreamClosedEndingAHandler_IsNotAnError()
     {
-        await using var server = TestServer.Start(EchoTests.EchoLinesAsync);
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync);
         await using (var client = await server.ConnectAsync())
         {
             await client.SendAsync("bye\n");

@@ -1,5 +1,5 @@
 using System.Text;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Server;
 
@@ -49,7 +49,7 @@ public class LimitTests
         {
             if (Interlocked.Increment(ref accepted) > 1)
             {
-                await EchoTests.EchoLinesAsync(stream, address);
+                await Handlers.EchoLinesAsync(stream, address);
                 return;
             }
 

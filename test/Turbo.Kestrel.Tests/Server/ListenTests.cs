@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Server;
 
@@ -10,8 +10,8 @@ public class ListenTests
     [Fact]
     public async Task Listen_PortInUse_ThrowsNamingTheEndPointAndLeavesNothingBound()
     {
-        await using var first = TestServer.Start(EchoTests.EchoLinesAsync);
-        await using var second = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var first = TestServer.Start(Handlers.EchoLinesAsync);
+        await using var second = TestServer.Create(Handlers.EchoLinesAsync);
 
         var error = Assert.Throws<IOException>(() => second.Server.Listen(first.Port, "127.0.0.1"));
 
@@ -25,7 +25,7 @@ public class ListenTests
     [Fact]
     public async Task Listen_BadAddress_ThrowsNamingIt()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         var server = test.Server;
 
         var error = Assert.Throws<ArgumentException>(() => server.Listen(0, "not-an-address"));
@@ -37,7 +37,7 @@ public class ListenTests
     [Fact]
     public async Task Listen_HostOrderUIntAddress()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         var server = test.Server;
 
         server.Listen(0, 0x7F000001u);
@@ -52,7 +52,7 @@ public class ListenTests
     [Fact]
     public async Task Listen_TwoPortsOnOneServer()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         var server = test.Server;
 
         server.Listen(0, IPAddress.Loopback);
@@ -92,7 +92,7 @@ public class ListenTests
     [Fact]
     public async Task Listen_LocalhostBindsEachLoopbackAddress()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         var server = test.Server;
 
         server.Listen(0, "localhost");
@@ -110,7 +110,7 @@ public class ListenTests
     [Fact]
     public async Task Listen_InterNetworkWithoutAddress_IsEveryIPv4Interface()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
 
         test.Server.Listen(0, family: AddressFamily.InterNetwork);
 
@@ -124,7 +124,7 @@ public class ListenTests
     [Fact]
     public async Task Listen_LocalhostWithFamilyBindsThatFamilyOnly()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
 
         test.Server.Listen(0, "localhost", family: AddressFamily.InterNetworkV6);
 
@@ -135,7 +135,7 @@ public class ListenTests
     [Fact]
     public async Task Listen_FamilyMismatch_Throws()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         var server = test.Server;
 
         Assert.Throws<ArgumentException>(() => server.Listen(0, "127.0.0.1", family: AddressFamily.InterNetworkV6));
@@ -144,7 +144,7 @@ public class ListenTests
     [Fact]
     public async Task Listen_BacklogIsTheListenersOwn()
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         var server = test.Server;
 
         server.Listen(0, "127.0.0.1", backlog: 37);
@@ -152,19 +152,6 @@ public class ListenTests
         var port = ((IPEndPoint)server.LocalEndPoints[0]).Port;
         var table = await File.ReadAllTextAsync("/proc/net/tcp");
         Assert.Contains($":{port:X4} 00000000:0000 0A", table, StringComparison.Ordinal);
-        Assert.Equal(37, ListenBacklog(port));
-    }
-
-    /// <summary>The backlog the kernel reports for a listening port (Send-Q of <c>ss -ltn</c>).</summary>
-    internal static int ListenBacklog(int port)
-    {
-        using var ss = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ss", $"-ltnH sport = :{port}")
-        {
-            RedirectStandardOutput = true,
-        })!;
-        var line = ss.StandardOutput.ReadToEnd().Trim();
-        ss.WaitForExit();
-        var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return int.Parse(fields[2], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(37, KernelSockets.ListenBacklog(port));
     }
 }

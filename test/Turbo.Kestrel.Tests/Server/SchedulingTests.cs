@@ -1,5 +1,5 @@
 using System.Text;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Server;
 
@@ -14,7 +14,7 @@ public class SchedulingTests
     [InlineData(true)]
     public async Task PipelinedLinesFromTwentyClients_AreEchoedInOrder(bool inline)
     {
-        await using var test = TestServer.Create(EchoTests.EchoLinesAsync);
+        await using var test = TestServer.Create(Handlers.EchoLinesAsync);
         test.Loop.InlineScheduling = inline;
         test.Server.Listen(0, "127.0.0.1");
 

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Server;
 
@@ -10,7 +10,7 @@ public class StopTests
     [Fact]
     public async Task Stop_KeepsAcceptedConnectionsAliveAndRefusesNewOnes()
     {
-        await using var server = TestServer.Start(EchoTests.EchoLinesAsync);
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync);
         var endPoint = server.EndPoint;
         await using var client = await server.ConnectAsync();
         await client.SendAsync("before\n");
@@ -72,7 +72,7 @@ public class StopTests
     [Fact]
     public async Task Listen_AfterStopOnTheSamePortWorks()
     {
-        await using var server = TestServer.Start(EchoTests.EchoLinesAsync);
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync);
         var port = server.Port;
         server.Server.Stop();
 
@@ -110,7 +110,7 @@ public class StopTests
             if (round is 0 or Rounds - 1)
             {
                 // TIME_WAIT lasts 60 s: the first round's is still there in every later round.
-                await Timeouts.UntilAsync(() => TcpTable.HasTimeWait(port), $"a connection on port {port} in TIME_WAIT");
+                await Timeouts.UntilAsync(() => KernelSockets.HasTimeWait(port), $"a connection on port {port} in TIME_WAIT");
             }
 
             await server.Server.StopAsync(TimeSpan.FromSeconds(5)).Within();
@@ -229,7 +229,7 @@ public class StopTests
     [Fact]
     public async Task IOLoopStop_StopsItsServersAndEndsStart()
     {
-        await using var server = TestServer.Start(EchoTests.EchoLinesAsync);
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync);
         var endPoint = server.EndPoint;
         var running = Task.Run(server.Loop.Start);
 
@@ -243,7 +243,7 @@ public class StopTests
     [Fact]
     public async Task IOLoopStop_BeforeStart_MakesTheNextStartReturnAtOnce()
     {
-        await using var server = TestServer.Start(EchoTests.EchoLinesAsync);
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync);
 
         server.Loop.Stop();
 
@@ -254,7 +254,7 @@ public class StopTests
     [Fact]
     public async Task IOLoopRunAsync_EndsWhenItsTokenIsCancelled()
     {
-        await using var server = TestServer.Start(EchoTests.EchoLinesAsync);
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync);
         using var cancel = new CancellationTokenSource();
         var running = server.Loop.RunAsync(cancel.Token);
         Assert.False(running.IsCompleted);

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Streams;
 

@@ -1,5 +1,5 @@
 using System.Runtime.ExceptionServices;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Streams;
 

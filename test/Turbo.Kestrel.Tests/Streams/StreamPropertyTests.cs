@@ -1,7 +1,6 @@
 using System.Text;
-using System.Text.RegularExpressions;
 using CsCheck;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Streams;
 
@@ -104,7 +103,7 @@ public class StreamPropertyTests
             {
                 for (var i = 0; ; i++)
                 {
-                    received.Write(await ReadOnceAsync(connection.Stream, kinds[i % kinds.Length], received).Within());
+                    received.Write(await MixedReads.ReadOnceAsync(connection.Stream, kinds[i % kinds.Length], received).Within());
                 }
             }
             catch (StreamClosedException)
@@ -115,31 +114,6 @@ public class StreamPropertyTests
             await sending;
             Assert.Equal(payload, received.ToArray());
         }, iter: 300);
-
-    /// <summary>One read of the given kind; streaming reads write straight into <paramref name="sink"/>.</summary>
-    internal static async Task<byte[]> ReadOnceAsync(IOStream stream, int kind, Stream sink)
-    {
-        switch (kind)
-        {
-            case 0:
-                return await stream.ReadUntilAsync("\r\n");
-            case 1:
-                return await stream.ReadBytesAsync(37);
-            case 2:
-                return await stream.ReadBytesAsync(500, partial: true);
-            case 3:
-                return await stream.ReadUntilPatternAsync(BlankLine);
-            default:
-                await stream.ReadBytesAsync(23, chunk =>
-                {
-                    sink.Write(chunk.Span);
-                    return ValueTask.CompletedTask;
-                });
-                return [];
-        }
-    }
-
-    internal static readonly Regex BlankLine = new("b\r?\nb", RegexOptions.CultureInvariant);
 
     /// <summary>The reference: leftmost, non-overlapping occurrences, each piece including its delimiter.</summary>
     private static (List<byte[]> Lines, byte[] Tail) ReferenceSplit(byte[] payload, byte[] delimiter)

@@ -1,5 +1,5 @@
 using System.Text;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Streams;
 
@@ -273,7 +273,7 @@ public class StreamReadTests
 
         // A second call would have been queued to the thread pool by the events above; a sentinel callback
         // queued after them runs after it.
-        await CloseCallbackSentinelAsync(connection.Stream);
+        await Handlers.CloseCallbackSentinelAsync(connection.Stream);
         Assert.Equal(1, Volatile.Read(ref calls));
         Assert.True(connection.Stream.Closed.IsCancellationRequested);
     }
@@ -403,13 +403,6 @@ public class StreamReadTests
         await big.Within();
         Assert.Equal(256 * 1024 + 4, output.Length);
         Assert.EndsWith("tail", output, StringComparison.Ordinal);
-    }
-
-    internal static async Task CloseCallbackSentinelAsync(IOStream stream)
-    {
-        var sentinel = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        stream.SetCloseCallback(() => sentinel.TrySetResult());
-        await sentinel.Task.Within();
     }
 
     /// <summary>Starts a read and drops it: the synchronous part is what the caller tests.</summary>

@@ -1,6 +1,6 @@
 using System.Text;
 using Microsoft.AspNetCore.Connections.Features;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Streams;
 

@@ -1,4 +1,4 @@
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Streams;
 

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Turbo.Kestrel.Tests.Hosting;
-using Turbo.Kestrel.Tests.Infrastructure;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Tls;
 

@@ -1,8 +1,7 @@
 using System.Net.Security;
 using System.Security.Authentication;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
-using Turbo.Kestrel.Tests.Infrastructure;
-using Turbo.Kestrel.Tests.Server;
+using Turbo.Kestrel.Testing;
 
 namespace Turbo.Kestrel.Tests.Tls;
 
@@ -22,7 +21,7 @@ public sealed class TlsTests : IDisposable
         await using var server = TestServer.Start(async (stream, address) =>
         {
             info.TrySetResult(stream.Tls);
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         }, ssl: _certificates.Options());
         await using var client = await TlsClient.ConnectAsync(server.EndPoint, protocol);
 
@@ -43,7 +42,7 @@ public sealed class TlsTests : IDisposable
 
         foreach (var options in new[] { encrypted, pfx })
         {
-            await using var server = TestServer.Start(EchoTests.EchoLinesAsync, ssl: options);
+            await using var server = TestServer.Start(Handlers.EchoLinesAsync, ssl: options);
             await using var client = await TlsClient.ConnectAsync(server.EndPoint);
             await client.SendAsync("loaded\n");
             Assert.Equal("loaded\n", await client.ReadLineAsync());
@@ -79,7 +78,7 @@ public sealed class TlsTests : IDisposable
         await using var server = TestServer.Start(async (stream, address) =>
         {
             Interlocked.Increment(ref handled);
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         }, ssl: _certificates.Options());
         await using var good = await TlsClient.ConnectAsync(server.EndPoint);
 
@@ -100,7 +99,7 @@ public sealed class TlsTests : IDisposable
     [Fact]
     public async Task FailedHandshake_DoesNotKeepTheListenerAliveAfterStop()
     {
-        await using var server = TestServer.Start(EchoTests.EchoLinesAsync, ssl: _certificates.Options());
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync, ssl: _certificates.Options());
         await using (var plain = await TestClient.ConnectAsync(server.EndPoint))
         {
             await plain.SendAsync("not tls\n");
@@ -182,7 +181,7 @@ public sealed class TlsTests : IDisposable
         {
             Interlocked.Increment(ref handlers);
             seen.TrySetResult(stream.Tls?.ClientCertificate?.Subject);
-            await EchoTests.EchoLinesAsync(stream, address);
+            await Handlers.EchoLinesAsync(stream, address);
         }, ssl: options);
 
         await using (var accepted = await TlsClient.ConnectAsync(server.EndPoint, clientCertificate: _certificates.Client))
@@ -216,7 +215,7 @@ public sealed class TlsTests : IDisposable
     {
         var options = _certificates.Options();
         options.HandshakeTimeout = TimeSpan.FromMilliseconds(300);
-        await using var server = TestServer.Start(EchoTests.EchoLinesAsync, ssl: options);
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync, ssl: options);
         await using var silent = await TestClient.ConnectAsync(server.EndPoint);
 
         var started = System.Diagnostics.Stopwatch.StartNew();
@@ -232,7 +231,7 @@ public sealed class TlsTests : IDisposable
     [Fact]
     public async Task Alpn_NoneAdvertisedByDefault_ClientOfferingAListStillConnects()
     {
-        await using var server = TestServer.Start(EchoTests.EchoLinesAsync, ssl: _certificates.Options());
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync, ssl: _certificates.Options());
 
         await using var client = await TlsClient.ConnectAsync(server.EndPoint, alpn: [new SslApplicationProtocol("foo"), SslApplicationProtocol.Http2]);
 
@@ -246,7 +245,7 @@ public sealed class TlsTests : IDisposable
     {
         var options = _certificates.Options();
         options.ApplicationProtocols.Add(new SslApplicationProtocol("turbo/1"));
-        await using var server = TestServer.Start(EchoTests.EchoLinesAsync, ssl: options);
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync, ssl: options);
 
         await using var client = await TlsClient.ConnectAsync(server.EndPoint, alpn: [new SslApplicationProtocol("turbo/1")]);
 
@@ -278,6 +277,6 @@ public sealed class TlsTests : IDisposable
     private static void Construct(SslOptions options)
     {
         var (loop, _, _) = TestServer.NewLoop();
-        _ = new DelegateServer(EchoTests.EchoLinesAsync, loop, ssl: options);
+        _ = new DelegateServer(Handlers.EchoLinesAsync, loop, ssl: options);
     }
 }

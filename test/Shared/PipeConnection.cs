@@ -10,7 +10,7 @@ namespace Turbo.Kestrel.Testing;
 /// An <see cref="IOStream"/> over in-memory pipes: the test plays the transport, so it decides exactly which
 /// bytes arrive in which read (segmentation) and when the peer closes.
 /// </summary>
-internal sealed class PipeConnection
+internal sealed class PipeConnection : ITestPeer
 {
     // Inline: a pending read resumes inside SendAsync, so every SendAsync is one transport read.
     private readonly Pipe _toServer = new(new PipeOptions(readerScheduler: PipeScheduler.Inline, pauseWriterThreshold: 0, useSynchronizationContext: false));
@@ -73,6 +73,14 @@ internal sealed class PipeConnection
         _toServer.Writer.Complete();
         _closed.Cancel();
     }
+
+    public Task SendFinAsync()
+    {
+        SendFin();
+        return Task.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     /// <summary>The transport's input fails with <paramref name="error"/> (a reset, as Kestrel reports it).</summary>
     public void FailServerInput(Exception error) => _toServer.Writer.Complete(error);

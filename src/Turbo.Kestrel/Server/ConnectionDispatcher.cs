@@ -7,6 +7,7 @@ using Turbo.Kestrel.Diagnostics;
 using Turbo.Kestrel.Limits;
 using Turbo.Kestrel.Listening;
 using Turbo.Kestrel.Proxy;
+using Turbo.Kestrel.Tls;
 
 namespace Turbo.Kestrel.Server;
 
@@ -56,7 +57,12 @@ internal sealed class ConnectionDispatcher
             listen.Use(next => connection => proxy.OnConnectionAsync(connection, next, metrics));
         }
 
-        tls?.Apply(listen);
+        if (tls is not null)
+        {
+            TransportUnderTls.Keep(listen);
+            tls.Apply(listen);
+        }
+
         listen.Run(connection => RunAsync(connection, metrics));
     }
 

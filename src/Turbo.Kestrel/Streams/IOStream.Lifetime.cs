@@ -1,7 +1,9 @@
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Turbo.Kestrel.Diagnostics;
+using Turbo.Kestrel.Tls;
 
 namespace Turbo.Kestrel;
 
@@ -79,7 +81,7 @@ public partial class IOStream
         _input.ReleaseIfIdle();
     }
 
-    /// <summary>Closes after flushing; completes when the output is finished.</summary>
+    /// <summary>Closes after flushing; completes when the output is finished (over TLS: close_notify and FIN sent).</summary>
     internal Task CloseCoreAsync()
     {
         // In this order: a read woken by the close must find the stream closed and its output completing.
@@ -87,7 +89,9 @@ public partial class IOStream
         var drained = _output.CompleteAsync();
         _input.WakePendingRead();
         SignalClosed();
-        return drained;
+        return _connection.Features.Get<TransportUnderTls>() is { } underTls
+            ? underTls.CloseAfterAsync(drained, _connection.Features.Get<ISslStreamFeature>()?.SslStream)
+            : drained;
     }
 
     private void AbortCore(Exception reason, TimeoutException? limitFailure = null)

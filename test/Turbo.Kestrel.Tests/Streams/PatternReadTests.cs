@@ -1,11 +1,12 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using Turbo.Kestrel.Testing;
+using Turbo.Kestrel.Tests.Streams.Transports;
 
 namespace Turbo.Kestrel.Tests.Streams;
 
-/// <summary>ReadUntilPatternAsync: Latin-1 byte matching, split matches, limits.</summary>
-public partial class PatternReadTests
+/// <summary>ReadUntilPatternAsync: Latin-1 byte matching, split matches, limits; over each transport.</summary>
+public abstract partial class PatternReadTests(StreamTransport transport)
 {
     [GeneratedRegex(@"\r?\n\r?\n")]
     private static partial Regex BlankLine();
@@ -16,7 +17,7 @@ public partial class PatternReadTests
     [Fact]
     public async Task ReadUntilPattern_ReturnsThroughTheEndOfTheMatch()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync("head\r\n\r\nbody");
 
         Assert.Equal("head\r\n\r\n", Text(await connection.Stream.ReadUntilPatternAsync(BlankLine()).Within()));
@@ -26,7 +27,7 @@ public partial class PatternReadTests
     [Fact]
     public async Task ReadUntilPattern_FindsMatchSplitAcrossSegments()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var read = connection.Stream.ReadUntilPatternAsync(Terminator()).AsTask();
 
         await connection.SendAsync("data E");
@@ -40,7 +41,7 @@ public partial class PatternReadTests
     [Fact]
     public async Task ReadUntilPattern_OffsetsAreByteOffsetsForNonAsciiBytes()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync(new byte[] { 0xC3, 0xA9, 0xFF, 0x00, (byte)'E', (byte)'N', (byte)'D', (byte)'7', (byte)';', 0x80 });
 
         var match = await connection.Stream.ReadUntilPatternAsync(Terminator()).Within();
@@ -52,7 +53,7 @@ public partial class PatternReadTests
     [Fact]
     public async Task ReadUntilPattern_MaxBytesExactlyMet_Succeeds()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync("abEND1;");
 
         Assert.Equal("abEND1;", Text(await connection.Stream.ReadUntilPatternAsync(Terminator(), maxBytes: 7).Within()));
@@ -61,7 +62,7 @@ public partial class PatternReadTests
     [Fact]
     public async Task ReadUntilPattern_MatchEndingAtMaxBytesThatNeedsTheNextByte_Succeeds()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var read = connection.Stream.ReadUntilPatternAsync(new Regex("ab(?=;)"), maxBytes: 2).AsTask();
 
         await connection.SendAsync("ab");
@@ -74,7 +75,7 @@ public partial class PatternReadTests
     [Fact]
     public async Task ReadUntilPattern_MatchFarBeyondTheImmediateWindow_IsFoundWhenThePeerWaits()
     {
-        var connection = new PipeConnection(maxBufferSize: 1024 * 1024);
+        await using var connection = await ConnectAsync(1024 * 1024);
         var read = connection.Stream.ReadUntilPatternAsync(Terminator()).AsTask();
 
         // 100 KiB arrives in 4 KiB reads, the match in the last one; then the peer waits for a reply.
@@ -92,7 +93,7 @@ public partial class PatternReadTests
     [Fact]
     public async Task ReadUntilPattern_MaxBytesExceeded_ThrowsUnsatisfiableAndCloses()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync("abcEND1;");
 
         await Assert.ThrowsAsync<UnsatisfiableReadException>(() => connection.Stream.ReadUntilPatternAsync(Terminator(), maxBytes: 7).Within());
@@ -102,7 +103,7 @@ public partial class PatternReadTests
     [Fact]
     public async Task ReadUntilPattern_MoreThanMaxBufferSize_ClosesWithBufferFullCause()
     {
-        var connection = new PipeConnection(maxBufferSize: 16);
+        await using var connection = await ConnectAsync(16);
         var read = connection.Stream.ReadUntilPatternAsync(Terminator()).AsTask();
 
         await connection.SendAsync(new string('x', 17));
@@ -114,9 +115,9 @@ public partial class PatternReadTests
     [Fact]
     public async Task ReadUntilPattern_PeerFinBeforeMatch_LeavesBytesForReadUntilClose()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync("no terminator");
-        connection.SendFin();
+        await connection.SendFinAsync();
 
         await Assert.ThrowsAsync<StreamClosedException>(() => connection.Stream.ReadUntilPatternAsync(Terminator()).Within());
         Assert.Equal("no terminator", Text(await connection.Stream.ReadUntilCloseAsync().Within()));
@@ -125,7 +126,7 @@ public partial class PatternReadTests
     [Fact]
     public async Task ReadUntilPattern_WhileAnotherReadIsPending_Throws()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var first = connection.Stream.ReadUntilAsync("\n").AsTask();
 
         Assert.Throws<InvalidOperationException>(() => StartPatternRead(connection.Stream));
@@ -134,13 +135,24 @@ public partial class PatternReadTests
     }
 
     [Fact]
-    public void ReadUntilPattern_RightToLeft_IsRejected()
+    public async Task ReadUntilPattern_RightToLeft_IsRejected()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
 
         Assert.Throws<ArgumentException>(() => StartRead(connection.Stream, new Regex("x", RegexOptions.RightToLeft)));
         Assert.False(connection.Stream.IsReading);
     }
+
+    /// <summary>Pattern reads, over in-memory pipes.</summary>
+    public sealed class InMemory() : PatternReadTests(StreamTransport.InMemory);
+
+    /// <summary>Pattern reads, over TCP on 127.0.0.1.</summary>
+    public sealed class Tcp() : PatternReadTests(StreamTransport.Tcp);
+
+    /// <summary>Pattern reads, over TLS on 127.0.0.1.</summary>
+    public sealed class Tls() : PatternReadTests(StreamTransport.Tls);
+
+    private Task<ITestPeer> ConnectAsync(long maxBufferSize = 1024 * 1024) => transport.ConnectAsync(maxBufferSize);
 
     private static void StartPatternRead(IOStream stream) => StartRead(stream, Terminator());
 

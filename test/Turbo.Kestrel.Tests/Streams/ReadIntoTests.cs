@@ -1,42 +1,21 @@
 using System.Text;
 using Turbo.Kestrel.Testing;
+using Turbo.Kestrel.Tests.Streams.Transports;
 
 namespace Turbo.Kestrel.Tests.Streams;
 
 /// <summary>
 /// <c>ReadUntilAsync(delimiter, destination)</c>: the allocation-free delimiter read. Same semantics as the
-/// array-returning read, with the buffer's length as <c>maxBytes</c>.
+/// array-returning read, with the buffer's length as <c>maxBytes</c>; over each transport.
 /// </summary>
-public class ReadIntoTests
+public abstract class ReadIntoTests(StreamTransport transport)
 {
     private static readonly ReadOnlyMemory<byte> NewLine = "\n"u8.ToArray();
 
     [Fact]
-    public async Task PipelinedLines_AreReadOneByOneIntoTheBuffer_WithoutAllocating()
-    {
-        var connection = new PipeConnection();
-        var stream = connection.Stream;
-        var buffer = new byte[64];
-        await connection.SendAsync(string.Concat(Enumerable.Range(0, 1000).Select(i => $"line {i:0000}\n")));
-
-        // Warm the path once, then measure: lines served from the buffer complete at once, on this thread, and allocate nothing.
-        Assert.Equal(10, await stream.ReadUntilAsync(NewLine, buffer));
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        var total = 0;
-        for (var i = 1; i < 1000; i++)
-        {
-            total += await stream.ReadUntilAsync(NewLine, buffer);
-        }
-
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
-        Assert.Equal(999 * 10, total);
-        Assert.Equal("line 0999\n", Encoding.ASCII.GetString(buffer, 0, 10));
-    }
-
-    [Fact]
     public async Task ALineSplitAcrossReads_IsFound_AndALineOfExactlyTheBuffersLengthFits()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var buffer = new byte[8];
         var read = connection.Stream.ReadUntilAsync("\r\n"u8.ToArray(), buffer).AsTask();
 
@@ -53,7 +32,7 @@ public class ReadIntoTests
     [Fact]
     public async Task ALineLongerThanTheBuffer_ThrowsUnsatisfiable_AndClosesTheStream()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var buffer = new byte[8];
         await connection.SendAsync("123456789\n");
 
@@ -65,10 +44,10 @@ public class ReadIntoTests
     [Fact]
     public async Task TheFinBeforeTheDelimiter_ThrowsStreamClosed_AndLeavesTheBytesForReadUntilClose()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var read = connection.Stream.ReadUntilAsync(NewLine, new byte[16]).AsTask();
         await connection.SendAsync("partial");
-        connection.SendFin();
+        await connection.SendFinAsync();
 
         await Assert.ThrowsAsync<StreamClosedException>(() => read).Within();
         Assert.Equal("partial", Encoding.ASCII.GetString(await connection.Stream.ReadUntilCloseAsync().AsTask().Within()));
@@ -83,4 +62,15 @@ public class ReadIntoTests
         await Assert.ThrowsAsync<ArgumentException>(async () => await stream.ReadUntilAsync("\r\n"u8.ToArray(), new byte[1]));
         Assert.False(stream.IsReading);
     }
+
+    /// <summary>Reads into the caller's buffer, over in-memory pipes.</summary>
+    public sealed class InMemory() : ReadIntoTests(StreamTransport.InMemory);
+
+    /// <summary>Reads into the caller's buffer, over TCP on 127.0.0.1.</summary>
+    public sealed class Tcp() : ReadIntoTests(StreamTransport.Tcp);
+
+    /// <summary>Reads into the caller's buffer, over TLS on 127.0.0.1.</summary>
+    public sealed class Tls() : ReadIntoTests(StreamTransport.Tls);
+
+    private Task<ITestPeer> ConnectAsync(long maxBufferSize = 1024 * 1024) => transport.ConnectAsync(maxBufferSize);
 }

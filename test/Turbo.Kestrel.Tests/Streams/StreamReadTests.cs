@@ -1,15 +1,20 @@
 using System.Text;
 using Turbo.Kestrel.Testing;
+using Turbo.Kestrel.Tests.Streams.Transports;
 
 namespace Turbo.Kestrel.Tests.Streams;
 
-/// <summary>IOStream read semantics with the test as the transport: exact segmentation, no timing.</summary>
-public class StreamReadTests
+/// <summary>
+/// IOStream read, close and write semantics, the same cases over each transport (<see cref="StreamTransport"/>). In
+/// memory the test decides exactly how the bytes are split into reads; over TCP and TLS they arrive as the kernel and
+/// Kestrel deliver them, and the results must be the same.
+/// </summary>
+public abstract class StreamReadTests(StreamTransport transport)
 {
     [Fact]
     public async Task ReadUntil_FindsDelimiterSplitAcrossThreeSegments()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var read = connection.Stream.ReadUntilAsync("\r\n\r\n").AsTask();
 
         await connection.SendAsync("header\r");
@@ -24,7 +29,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntil_ReturnsPipelinedLinesOneByOne()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync("one\ntwo\nthree\n");
 
         Assert.Equal("one\n", Text(await connection.Stream.ReadUntilAsync("\n").Within()));
@@ -35,7 +40,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntil_FindsSelfOverlappingDelimiter()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var read = connection.Stream.ReadUntilAsync("aab").AsTask();
 
         await connection.SendAsync("xaa");
@@ -48,7 +53,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntil_MaxBytesExactlyMet_Succeeds()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync("12345\n");
 
         var line = await connection.Stream.ReadUntilAsync("\n", maxBytes: 6).Within();
@@ -60,7 +65,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntil_MaxBytesExceeded_ThrowsUnsatisfiableAndClosesStream()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync("123456\n");
 
         await Assert.ThrowsAsync<UnsatisfiableReadException>(() => connection.Stream.ReadUntilAsync("\n", maxBytes: 6).Within());
@@ -71,7 +76,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntil_MaxBytesExceededBeforeDelimiterArrives_FailsWithoutWaiting()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var read = connection.Stream.ReadUntilAsync("\n", maxBytes: 4).AsTask();
 
         await connection.SendAsync("12345");
@@ -82,7 +87,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntil_MoreThanMaxBufferSize_ClosesWithBufferFullCause()
     {
-        var connection = new PipeConnection(maxBufferSize: 10);
+        await using var connection = await ConnectAsync(10);
         var read = connection.Stream.ReadUntilAsync("\n").AsTask();
 
         await connection.SendAsync("0123456789");
@@ -97,7 +102,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntil_LineOfExactlyMaxBufferSize_Fits()
     {
-        var connection = new PipeConnection(maxBufferSize: 10);
+        await using var connection = await ConnectAsync(10);
         await connection.SendAsync("012345678\n");
 
         Assert.Equal("012345678\n", Text(await connection.Stream.ReadUntilAsync("\n").Within()));
@@ -106,9 +111,9 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntil_PeerFinMidRead_ThrowsAndLeavesBytesForReadUntilClose()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync("a\nb\nc");
-        connection.SendFin();
+        await connection.SendFinAsync();
 
         Assert.Equal("a\n", Text(await connection.Stream.ReadUntilAsync("\n").Within()));
         Assert.Equal("b\n", Text(await connection.Stream.ReadUntilAsync("\n").Within()));
@@ -119,7 +124,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntil_SecondReadWhilePending_ThrowsAndFirstCompletes()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var first = connection.Stream.ReadUntilAsync("\n").AsTask();
 
         Assert.True(connection.Stream.IsReading);
@@ -133,7 +138,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntil_Cancelled_KeepsBytesForNextRead()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync("partial");
         using var cancel = new CancellationTokenSource();
         var read = connection.Stream.ReadUntilAsync("\n", cancellationToken: cancel.Token).AsTask();
@@ -148,7 +153,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntil_AfterACancelledRead_IsServedFromTheBufferWithoutNewBytes()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync("abc\ndef");
         using var cancel = new CancellationTokenSource();
         var waiting = connection.Stream.ReadUntilAsync("X", cancellationToken: cancel.Token).AsTask();
@@ -162,7 +167,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadBytes_ExactCountWaitsForAllBytesAndLeavesTheRest()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var read = connection.Stream.ReadBytesAsync(5).AsTask();
 
         await connection.SendAsync("12");
@@ -176,7 +181,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadBytes_PartialReturnsWhatIsThere()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var read = connection.Stream.ReadBytesAsync(100, partial: true).AsTask();
 
         await connection.SendAsync("abc");
@@ -187,7 +192,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadBytes_PartialNeverReturnsMoreThanCount()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync("abcdef");
 
         Assert.Equal("abcd", Text(await connection.Stream.ReadBytesAsync(4, partial: true).Within()));
@@ -197,7 +202,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadBytes_ZeroReturnsEmptyArray()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
 
         Assert.Empty(await connection.Stream.ReadBytesAsync(0).Within());
     }
@@ -205,9 +210,9 @@ public class StreamReadTests
     [Fact]
     public async Task ReadBytes_PeerFinBeforeCount_ThrowsStreamClosed()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync("abc");
-        connection.SendFin();
+        await connection.SendFinAsync();
 
         await Assert.ThrowsAsync<StreamClosedException>(() => connection.Stream.ReadBytesAsync(4).Within());
         Assert.Equal("abc", Text(await connection.Stream.ReadUntilCloseAsync().Within()));
@@ -216,13 +221,13 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntilClose_ReturnsEverythingUntilFin()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var read = connection.Stream.ReadUntilCloseAsync().AsTask();
 
         await connection.SendAsync("one ");
         await connection.SendAsync("two");
         Assert.False(read.IsCompleted);
-        connection.SendFin();
+        await connection.SendFinAsync();
 
         Assert.Equal("one two", Text(await read.Within()));
     }
@@ -230,7 +235,7 @@ public class StreamReadTests
     [Fact]
     public async Task Close_FailsPendingReadWithStreamClosed()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var read = connection.Stream.ReadUntilAsync("\n").AsTask();
 
         connection.Stream.Close();
@@ -242,7 +247,7 @@ public class StreamReadTests
     [Fact]
     public async Task WriteThenClose_DeliversEveryByteThenEnds()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
 
         await connection.Stream.WriteAsync("hello ").Within();
         var queued = connection.Stream.WriteAsync("world").AsTask();
@@ -256,7 +261,7 @@ public class StreamReadTests
     [Fact]
     public async Task CloseCallback_RunsOnceWhenPeerClosesWithoutAnyRead()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var calls = 0;
         var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         connection.Stream.SetCloseCallback(() =>
@@ -265,7 +270,7 @@ public class StreamReadTests
             ran.TrySetResult();
         });
 
-        connection.SendFin();
+        await connection.SendFinAsync();
         await ran.Task.Within();
         connection.Stream.Close();
         connection.Stream.Abort();
@@ -281,7 +286,7 @@ public class StreamReadTests
     [Fact]
     public async Task CloseCallback_SetAfterCloseRunsAtOnce()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         connection.Stream.Close();
         var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -293,7 +298,7 @@ public class StreamReadTests
     [Fact]
     public async Task Close_FailsPendingReadUntilCloseInsteadOfReturningPartialData()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var read = connection.Stream.ReadUntilCloseAsync().AsTask();
         await connection.SendAsync("abc");
 
@@ -303,53 +308,9 @@ public class StreamReadTests
     }
 
     [Fact]
-    public async Task Abort_WithWritesPending_FailsThemAndClearsIsWriting()
-    {
-        var connection = new PipeConnection(pauseOutput: true);
-        var first = connection.Stream.WriteAsync(new byte[1024 * 1024]).AsTask();
-        var second = connection.Stream.WriteAsync(new byte[10]).AsTask();
-        Assert.True(connection.Stream.IsWriting);
-
-        connection.Stream.Abort();
-
-        await Assert.ThrowsAsync<StreamClosedException>(() => first.Within());
-        await Assert.ThrowsAsync<StreamClosedException>(() => second.Within());
-        Assert.False(connection.Stream.IsWriting);
-        Assert.True(connection.Stream.IsClosed);
-    }
-
-    [Fact]
-    public async Task Write_TransportFailingWithAnyException_FailsPendingWritesAndLetsCloseFinish()
-    {
-        var connection = new PipeConnection(pauseOutput: true);
-        var first = connection.Stream.WriteAsync(new byte[1024 * 1024]).AsTask();
-        var second = connection.Stream.WriteAsync(new byte[10]).AsTask();
-
-        connection.FailServerOutput(new Microsoft.AspNetCore.Connections.ConnectionAbortedException("transport gone"));
-
-        await Assert.ThrowsAsync<StreamClosedException>(() => first.Within());
-        await Assert.ThrowsAsync<StreamClosedException>(() => second.Within());
-        await connection.Stream.CloseCoreAsync().Within();
-        Assert.False(connection.Stream.IsWriting);
-        Assert.True(connection.Stream.IsClosed);
-    }
-
-    [Fact]
-    public async Task Read_AfterTheHandlerFinished_ThrowsStreamClosed()
-    {
-        var connection = new PipeConnection();
-        await connection.SendAsync("a\nleft over");
-        Assert.Equal("a\n", Text(await connection.Stream.ReadUntilAsync("\n").Within()));
-
-        await connection.Stream.FinishAsync().Within();
-
-        await Assert.ThrowsAsync<StreamClosedException>(() => connection.Stream.ReadBytesAsync(4).Within());
-    }
-
-    [Fact]
     public async Task SetMaxBufferSize_AppliesToTheNextRead()
     {
-        var connection = new PipeConnection(maxBufferSize: 1024);
+        await using var connection = await ConnectAsync(1024);
         connection.Stream.SetMaxBufferSize(8);
         var read = connection.Stream.ReadUntilAsync("\n").AsTask();
 
@@ -364,7 +325,7 @@ public class StreamReadTests
     [Fact]
     public async Task ReadUntil_StringDelimiterIsUtf8()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         await connection.SendAsync(Encoding.UTF8.GetBytes("naïve→end→rest"));
 
         Assert.Equal("naïve→", Encoding.UTF8.GetString(await connection.Stream.ReadUntilAsync("→").Within()));
@@ -374,10 +335,10 @@ public class StreamReadTests
     [Fact]
     public async Task PeerFin_FiresClosedButLeavesTheWriteSideOpen()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var closed = connection.Stream.Closed;
 
-        connection.SendFin();
+        await connection.SendFinAsync();
 
         await Task.Delay(Timeout.Infinite, closed).ContinueWith(_ => { }, TaskScheduler.Default).Within();
         Assert.False(connection.Stream.IsClosed);
@@ -387,23 +348,16 @@ public class StreamReadTests
         Assert.True(connection.Stream.IsClosed);
     }
 
-    [Fact]
-    public async Task Write_CancelledWhileWaiting_StillSendsItsBytesInOrder()
-    {
-        var connection = new PipeConnection(pauseOutput: true);
-        var big = connection.Stream.WriteAsync(new byte[256 * 1024]).AsTask();
-        using var cancel = new CancellationTokenSource();
-        var small = connection.Stream.WriteAsync("tail", cancel.Token).AsTask();
+    /// <summary>Read, close and write semantics, over in-memory pipes.</summary>
+    public sealed class InMemory() : StreamReadTests(StreamTransport.InMemory);
 
-        await cancel.CancelAsync();
+    /// <summary>Read, close and write semantics, over TCP on 127.0.0.1.</summary>
+    public sealed class Tcp() : StreamReadTests(StreamTransport.Tcp);
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => small.Within());
-        connection.Stream.Close();
-        var output = await connection.ReadServerOutputToEndAsync();
-        await big.Within();
-        Assert.Equal(256 * 1024 + 4, output.Length);
-        Assert.EndsWith("tail", output, StringComparison.Ordinal);
-    }
+    /// <summary>Read, close and write semantics, over TLS on 127.0.0.1.</summary>
+    public sealed class Tls() : StreamReadTests(StreamTransport.Tls);
+
+    private Task<ITestPeer> ConnectAsync(long maxBufferSize = 1024 * 1024) => transport.ConnectAsync(maxBufferSize);
 
     /// <summary>Starts a read and drops it: the synchronous part is what the caller tests.</summary>
     private static void StartRead(IOStream stream) => _ = stream.ReadBytesAsync(1).AsTask();

@@ -1,16 +1,16 @@
 using System.Text;
-using Microsoft.AspNetCore.Connections.Features;
 using Turbo.Kestrel.Testing;
+using Turbo.Kestrel.Tests.Streams.Transports;
 
 namespace Turbo.Kestrel.Tests.Streams;
 
-/// <summary>Streaming reads: the chunk is the callback's only argument, and the chunks add up to the data.</summary>
-public class StreamingReadTests
+/// <summary>Streaming reads: the chunk is the callback's only argument, and the chunks add up to the data; over each transport.</summary>
+public abstract class StreamingReadTests(StreamTransport transport)
 {
     [Fact]
     public async Task ReadBytesStreaming_ChunksSumToCountAndLeaveTheRest()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var received = new MemoryStream();
         var chunks = 0;
         var read = connection.Stream.ReadBytesAsync(20, chunk =>
@@ -33,7 +33,7 @@ public class StreamingReadTests
     [Fact]
     public async Task ReadBytesStreaming_WaitsForEachCallbackBeforeTheNextChunk()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var inCallback = 0;
         var overlapped = false;
         var read = connection.Stream.ReadBytesAsync(6, async chunk =>
@@ -54,7 +54,7 @@ public class StreamingReadTests
     [Fact]
     public async Task ReadBytesStreaming_PeerFinBeforeCount_Throws()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var seen = 0;
         var read = connection.Stream.ReadBytesAsync(10, chunk =>
         {
@@ -63,7 +63,7 @@ public class StreamingReadTests
         }).AsTask();
 
         await connection.SendAsync("abc");
-        connection.SendFin();
+        await connection.SendFinAsync();
 
         await Assert.ThrowsAsync<StreamClosedException>(() => read.Within());
         Assert.Equal(3, seen);
@@ -72,7 +72,7 @@ public class StreamingReadTests
     [Fact]
     public async Task ReadUntilCloseStreaming_DeliversEverythingUntilFin()
     {
-        var connection = new PipeConnection(maxBufferSize: 4);
+        await using var connection = await ConnectAsync(4);
         var received = new MemoryStream();
         var read = connection.Stream.ReadUntilCloseAsync(chunk =>
         {
@@ -83,7 +83,7 @@ public class StreamingReadTests
         await connection.SendAsync("more than ");
         await connection.SendAsync("MaxBufferSize bytes");
         Assert.False(read.IsCompleted);
-        connection.SendFin();
+        await connection.SendFinAsync();
         await read.Within();
 
         Assert.Equal("more than MaxBufferSize bytes", Encoding.ASCII.GetString(received.ToArray()));
@@ -92,7 +92,7 @@ public class StreamingReadTests
     [Fact]
     public async Task ReadUntilCloseStreaming_CallbackExceptionReachesTheCaller()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var read = connection.Stream.ReadUntilCloseAsync(_ => throw new InvalidDataException("bad chunk")).AsTask();
 
         await connection.SendAsync("x");
@@ -104,7 +104,7 @@ public class StreamingReadTests
     [Fact]
     public async Task ReadBytesStreaming_Zero_CompletesWithoutCallback()
     {
-        var connection = new PipeConnection();
+        await using var connection = await ConnectAsync();
         var called = false;
 
         await connection.Stream.ReadBytesAsync(0, _ =>
@@ -116,44 +116,15 @@ public class StreamingReadTests
         Assert.False(called);
     }
 
-    [Fact]
-    public void Tls_IsNullOnPlainTcp()
-    {
-        var connection = new PipeConnection();
+    /// <summary>Streaming reads, over in-memory pipes.</summary>
+    public sealed class InMemory() : StreamingReadTests(StreamTransport.InMemory);
 
-        Assert.Null(connection.Stream.Tls);
-    }
+    /// <summary>Streaming reads, over TCP on 127.0.0.1.</summary>
+    public sealed class Tcp() : StreamingReadTests(StreamTransport.Tcp);
 
-    [Fact]
-    public void Tls_ReportsTheNegotiatedProtocolAndHostName()
-    {
-        var connection = new PipeConnection(tls: new FakeTlsHandshake());
+    /// <summary>Streaming reads, over TLS on 127.0.0.1.</summary>
+    public sealed class Tls() : StreamingReadTests(StreamTransport.Tls);
 
-        var tls = Assert.IsType<SslInfo>(connection.Stream.Tls);
+    private Task<ITestPeer> ConnectAsync(long maxBufferSize = 1024 * 1024) => transport.ConnectAsync(maxBufferSize);
 
-        Assert.Equal(System.Security.Authentication.SslProtocols.Tls13, tls.Protocol);
-        Assert.Equal("turbo.test", tls.HostName);
-        Assert.Null(tls.ClientCertificate);
-    }
-
-    private sealed class FakeTlsHandshake : ITlsHandshakeFeature
-    {
-        public System.Security.Authentication.SslProtocols Protocol => System.Security.Authentication.SslProtocols.Tls13;
-
-        public string HostName => "turbo.test";
-
-#pragma warning disable CS0618, SYSLIB0058 // The obsolete cipher members are part of the interface.
-        public System.Security.Authentication.CipherAlgorithmType CipherAlgorithm => default;
-
-        public int CipherStrength => 0;
-
-        public System.Security.Authentication.HashAlgorithmType HashAlgorithm => default;
-
-        public int HashStrength => 0;
-
-        public System.Security.Authentication.ExchangeAlgorithmType KeyExchangeAlgorithm => default;
-
-        public int KeyExchangeStrength => 0;
-#pragma warning restore CS0618, SYSLIB0058
-    }
 }

@@ -173,6 +173,29 @@ public class HostedTests
 
         Assert.StartsWith(namedKey, error.Message, StringComparison.Ordinal);
         Assert.Empty(app.Services.GetRequiredKeyedService<TcpServer>("Echo").LocalEndPoints);
+        // The HTTP server did not start either: it fills in its bound addresses when it does.
+        Assert.Empty(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses);
+    }
+
+    [Fact]
+    public async Task Hosted_AServerWhoseConstructorFails_FailsTheStartNamingItsSection_AndNothingListens()
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Test" });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0",
+            ["Turbo:Servers:Payments:Endpoints:Main:Url"] = "tcp://127.0.0.1:0",
+        });
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.UseTurboTcp().AddServer<HostedEchoServer>("Echo").AddServer<FailingServer>("Payments");
+        await using var app = builder.Build();
+
+        // A failure that has nothing to do with TLS is not blamed on a (missing) Ssl section.
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync().Within());
+
+        Assert.StartsWith("Turbo:Servers:Payments: the server could not be created: ", error.Message, StringComparison.Ordinal);
+        Assert.Contains("the payments gateway is not configured", error.Message, StringComparison.Ordinal);
+        Assert.Empty(app.Services.GetRequiredKeyedService<TcpServer>("Echo").LocalEndPoints);
     }
 
     [Fact]

@@ -4,7 +4,7 @@ using Turbo.Kestrel.Testing;
 namespace Turbo.Kestrel.Tests.Server;
 
 /// <summary>A throwing handler closes its own connection, is logged once with the connection id, and nothing else stops.</summary>
-public class HandlerFailureTests
+public partial class HandlerFailureTests
 {
     [Theory]
     [InlineData(true)]
@@ -49,6 +49,33 @@ public class HandlerFailureTests
         Assert.Equal(connectionId, Assert.Single(scopes, p => p.Key == "ConnectionId").Value);
         Assert.Equal(nameof(DelegateServer), Assert.Single(scopes, p => p.Key == "TurboServer").Value);
     }
+
+    [Fact]
+    public async Task EveryLineAHandlerLogs_CarriesItsConnectionIdAndServer()
+    {
+        var logged = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        TestServer? test = null;
+        test = TestServer.Start(async (stream, _) =>
+        {
+            // The application's own logger, from the same factory: Kestrel's scope and Turbo's are open around it.
+            var logger = test!.Loop.LoggerFactory.CreateLogger("MyApp.Handler");
+            Served(logger, stream.Address);
+            logged.TrySetResult(stream.ConnectionId);
+            await stream.WriteAsync("hi\n");
+        });
+        await using var _ = test;
+        await using var client = await test.ConnectAsync();
+        Assert.Equal("hi\n", await client.ReadLineAsync().Within());
+
+        var connectionId = await logged.Task.Within();
+        var line = Assert.Single(test.Logs.Entries, e => e.Category == "MyApp.Handler");
+        var scopes = line.Scopes!.OfType<IEnumerable<KeyValuePair<string, object>>>().SelectMany(s => s).ToArray();
+        Assert.Equal(connectionId, Assert.Single(scopes, p => p.Key == "ConnectionId").Value);
+        Assert.Equal(nameof(DelegateServer), Assert.Single(scopes, p => p.Key == "TurboServer").Value);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "serving {Peer}")]
+    private static partial void Served(ILogger logger, string peer);
 
     [Fact]
     public async Task StreamClosedEndingAHandler_IsNotAnError()

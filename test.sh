@@ -4,7 +4,8 @@
 #   ./test.sh                    every tier: fast, then functional, then stress
 #   ./test.sh fast               the fast tier only (in-memory and loopback; nothing but the .NET SDK)
 #   ./test.sh functional stress  the tiers named
-#   ./test.sh -- --filter "FullyQualifiedName~Hosting"   arguments after -- go to every `dotnet test`
+#   ./test.sh -- --filter "FullyQualifiedName~Hosting"   arguments after -- (and any that are not a tier) go to
+#                                                        every `dotnet test`
 #
 # Tiers (test/<project>):
 #   fast        Turbo.Kestrel.Tests            in-memory pipes and real sockets on 127.0.0.1
@@ -23,13 +24,15 @@ declare -A projects=(
 )
 
 tiers=()
+pass=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        fast|functional|stress) tiers+=("$1"); shift ;;
-        --) shift; break ;;
+        fast|functional|stress) tiers+=("$1") ;;
+        --) shift; pass+=("$@"); break ;;
         -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-        *) break ;; # anything else (e.g. --no-build) goes to dotnet test
+        *) pass+=("$1") ;; # anything else (e.g. --no-build) goes to dotnet test
     esac
+    shift
 done
 [[ ${#tiers[@]} -gt 0 ]] || tiers=(fast functional stress)
 
@@ -37,6 +40,6 @@ status=0
 for tier in "${tiers[@]}"; do
     printf '==> %s tier (%s)\n' "$tier" "${projects[$tier]}"
     dotnet test "${projects[$tier]}" -c Release \
-        --logger "trx;LogFileName=$tier.trx" --results-directory TestResults "$@" || status=1
+        --logger "trx;LogFileName=$tier.trx" --results-directory TestResults "${pass[@]}" || status=1
 done
 exit "$status"

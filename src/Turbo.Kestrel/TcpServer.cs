@@ -213,14 +213,14 @@ public abstract class TcpServer : IAsyncDisposable
     /// <param name="drainTimeout">How long handlers get to finish; <see cref="Timeout.InfiniteTimeSpan"/> waits for them.</param>
     /// <param name="cancellationToken">Cancelling it aborts what is left at once.</param>
     /// <returns>A task that completes when every connection has ended.</returns>
-    public Task StopAsync(TimeSpan drainTimeout, CancellationToken cancellationToken = default)
+    public async Task StopAsync(TimeSpan drainTimeout, CancellationToken cancellationToken = default)
     {
         if (drainTimeout < TimeSpan.Zero && drainTimeout != Timeout.InfiniteTimeSpan)
         {
             throw new ArgumentOutOfRangeException(nameof(drainTimeout), drainTimeout, "The drain timeout must not be negative.");
         }
 
-        return Listeners.StopAsync(drainTimeout, cancellationToken);
+        await Listeners.StopAsync(drainTimeout, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stops the server, draining open connections for at most 5 seconds.</summary>

@@ -62,7 +62,9 @@ internal sealed class TurboHostedService : IHostedLifecycleService, IDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // The configuration may have changed since StartingAsync checked it.
         var settings = _settings.CurrentValue;
+        settings.ThrowIfInvalid();
         if (settings.InlineScheduling is { } inline)
         {
             _loop.InlineScheduling = inline;

@@ -46,7 +46,15 @@ internal sealed class EndpointUrl : IEquatable<EndpointUrl>
                 throw new FormatException("a unix socket URL is unix:/absolute/path");
             }
 
-            return new(url, ListenAddress.Resolve(0, path, AddressFamily.Unix), null, false);
+            try
+            {
+                return new(url, ListenAddress.Resolve(0, path, AddressFamily.Unix), null, false);
+            }
+            catch (ArgumentException ex)
+            {
+                // A path longer than the platform's sockaddr_un allows, for instance.
+                throw new FormatException($"the socket path cannot be used: {ex.Message}", ex);
+            }
         }
 
         if (url.StartsWith("fd://", StringComparison.OrdinalIgnoreCase))

@@ -51,12 +51,13 @@ internal sealed class ListenerGroup : IDisposable
         var group = new ListenerGroup(sockets);
         var loop = server.IOLoop;
         var dispatcher = server.Dispatcher;
+        var tls = server.Tls?.Endpoint;
         KestrelServer? kestrel = null;
         try
         {
             var options = new KestrelServerOptions
             {
-                ApplicationServices = server.Tls is null ? loop.Services : loop.KestrelTlsServices,
+                ApplicationServices = tls is null ? loop.Services : loop.KestrelTlsServices,
                 AddServerHeader = false,
             };
             foreach (var socket in sockets)
@@ -64,7 +65,7 @@ internal sealed class ListenerGroup : IDisposable
                 var metrics = new EndpointMetrics(loop.Metrics, server.Name, socket.LocalEndPoint);
                 options.Listen(
                     new BoundSocketEndPoint(socket, SocketRegistry.BacklogOf(socket)),
-                    listen => dispatcher.Install(listen, metrics, group));
+                    listen => dispatcher.Install(listen, tls, metrics, group));
             }
 
             kestrel = new KestrelServer(Options.Create(options), new PreboundListenerFactory(loop.LoggerFactory, group, loop.InlineScheduling), loop.LoggerFactory);

@@ -37,16 +37,16 @@ internal sealed class ConnectionDispatcher
     public ConnectionWatchdog Watchdog { get; }
 
     /// <summary>
-    /// Puts the server's connection pipeline on a listener, with the server's PROXY and TLS settings as they are now.
+    /// Puts the server's connection pipeline on a listener, with the server's PROXY settings as they are now.
     /// </summary>
     /// <param name="listen">The listener's options.</param>
+    /// <param name="tls">The TLS the listener starts with, or null for plain TCP.</param>
     /// <param name="metrics">The listener's instruments.</param>
     /// <param name="group">The Kestrel instance the listener belongs to, told when each connection ends.</param>
     /// <exception cref="InvalidOperationException">PROXY protocol is on without trusted proxies.</exception>
-    public void Install(ListenOptions listen, EndpointMetrics metrics, ListenerGroup? group)
+    public void Install(ListenOptions listen, TlsEndpoint? tls, EndpointMetrics metrics, ListenerGroup group)
     {
         var proxy = CreateProxyMiddleware();
-        var tls = _server.Tls?.Endpoint;
         listen.Protocols = HttpProtocols.None;
 
         // Outermost: every accepted connection ends here, also one whose TLS handshake fails.
@@ -70,12 +70,12 @@ internal sealed class ConnectionDispatcher
     /// Counts the connection in, or, when the server holds <see cref="ConnectionLimits.MaxConnections"/>, closes it at
     /// once, before its PROXY header or handshake.
     /// </summary>
-    public async Task AdmitAsync(ConnectionContext connection, ConnectionDelegate next, EndpointMetrics metrics, ListenerGroup? group)
+    private async Task AdmitAsync(ConnectionContext connection, ConnectionDelegate next, EndpointMetrics metrics, ListenerGroup group)
     {
         if (!Watchdog.TryAdmit(connection.ConnectionId))
         {
             metrics.Rejected("max_connections");
-            group?.OnConnectionEnded();
+            group.OnConnectionEnded();
             return;
         }
 
@@ -86,12 +86,12 @@ internal sealed class ConnectionDispatcher
         finally
         {
             Watchdog.Release();
-            group?.OnConnectionEnded();
+            group.OnConnectionEnded();
         }
     }
 
     /// <summary>Runs the handler on the connection's stream, then closes the stream and accounts for the connection.</summary>
-    public async Task RunAsync(ConnectionContext connection, EndpointMetrics metrics)
+    private async Task RunAsync(ConnectionContext connection, EndpointMetrics metrics)
     {
         var started = Stopwatch.GetTimestamp();
         var name = _server.Name;
@@ -105,7 +105,7 @@ internal sealed class ConnectionDispatcher
 
         metrics.ConnectionStarted();
         string? errorType = null;
-        using var scope = Logger.IsEnabled(LogLevel.Critical) ? Logger.BeginScope(new ConnectionLogScope(name)) : null;
+        using var scope = Logger.IsEnabled(LogLevel.Critical) ? Logger.BeginScope(new ConnectionLogScope(connection.ConnectionId, name)) : null;
         try
         {
             await _server.HandleAsync(stream).ConfigureAwait(false);

@@ -103,9 +103,14 @@ public partial class IOStream
         if (!partial && count > MaxBufferSize)
         {
             // It could only complete by holding more than the limit: fail now, before any byte is buffered for it.
-            var error = _input.BufferFull(count, "A read asked for {0} bytes");
-            _input.EndRead();
-            return ValueTask.FromException<byte[]>(error);
+            try
+            {
+                return ValueTask.FromException<byte[]>(_input.BufferFull(count, "A read asked for {0} bytes"));
+            }
+            finally
+            {
+                _input.EndRead();
+            }
         }
 
         return _input.Read<CountRead, byte[]>(new CountRead(count, partial), cancellationToken);

@@ -11,7 +11,7 @@ namespace Turbo.Kestrel.Tls;
 /// </summary>
 internal sealed class TransportUnderTls(IDuplexPipe transport)
 {
-    private int _closed;
+    private Task? _closing;
 
     /// <summary>Keeps each connection's transport as it is before TLS: installed on a listener before <c>UseHttps</c>.</summary>
     public static void Keep(ListenOptions listen) => listen.Use(next => connection =>
@@ -23,16 +23,43 @@ internal sealed class TransportUnderTls(IDuplexPipe transport)
     /// <summary>
     /// Once <paramref name="drained"/> has completed (every byte written went through the TLS layer into the
     /// transport), sends close_notify on <paramref name="tls"/> and completes the transport's output, which Kestrel's
-    /// socket transport sends, then FIN. Once per connection.
+    /// socket transport sends, then FIN. Once per connection: every caller gets the same task, which completes when
+    /// that is done (a pending write fails it early: the connection was reset or aborted).
     /// </summary>
-    public async Task CloseAfterAsync(Task drained, SslStream? tls)
+    public Task CloseAfterAsync(Task drained, SslStream? tls)
     {
-        await drained.ConfigureAwait(false);
-        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        var closing = Volatile.Read(ref _closing);
+        if (closing is not null)
         {
-            return;
+            return closing;
         }
 
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        closing = Interlocked.CompareExchange(ref _closing, started.Task, null);
+        if (closing is not null)
+        {
+            return closing;
+        }
+
+        _ = RunAsync(drained, tls, started);
+        return started.Task;
+    }
+
+    private async Task RunAsync(Task drained, SslStream? tls, TaskCompletionSource done)
+    {
+        try
+        {
+            await CloseAsync(drained, tls).ConfigureAwait(false);
+        }
+        finally
+        {
+            done.TrySetResult();
+        }
+    }
+
+    private async Task CloseAsync(Task drained, SslStream? tls)
+    {
+        await drained.ConfigureAwait(false);
         if (tls is not null)
         {
             try

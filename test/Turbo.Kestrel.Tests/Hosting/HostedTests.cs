@@ -168,7 +168,7 @@ public class HostedTests
 
         await using var app = BuildApp(settings);
 
-        // ValidateOnStart: the host fails before anything starts, the HTTP side included.
+        // Checked before any hosted service starts: the host fails before anything starts, the HTTP side included.
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync().Within());
 
         Assert.StartsWith(namedKey, error.Message, StringComparison.Ordinal);

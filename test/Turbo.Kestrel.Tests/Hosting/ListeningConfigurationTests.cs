@@ -377,6 +377,49 @@ public class ListeningConfigurationTests
     }
 
     [Fact]
+    public async Task UnixUrl_WithAPathTooLongForASocket_FailsStartNamingTheKey_AndAReloadToItIsLogged()
+    {
+        var tooLong = "unix:/" + new string('x', 200) + ".sock";
+        using (var bad = BuildHost(new() { ["Turbo:Servers:Echo:Endpoints:Bad:Url"] = tooLong }, out _, out _))
+        {
+            var error = await Assert.ThrowsAsync<OptionsValidationException>(() => bad.StartAsync().Within());
+            Assert.StartsWith("Turbo:Servers:Echo:Endpoints:Bad:Url: '" + tooLong + "' is not a valid endpoint URL", error.Message, StringComparison.Ordinal);
+        }
+
+        var settings = new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://127.0.0.1:0" };
+        using var host = BuildHost(settings, out var config, out var logs);
+        await host.StartAsync().Within();
+        var main = Assert.Single(Server(host).LocalEndPoints);
+
+        // The reload reads the section through the options monitor: a bad value is logged, nothing escapes the reload.
+        config.Replace(new Dictionary<string, string?> { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = tooLong });
+
+        var rejected = await logs.WaitForAsync(e => e.EventId.Name == "ReloadRejected");
+        Assert.Contains("Turbo:Servers:Echo:Endpoints:Main:Url", rejected.Message, StringComparison.Ordinal);
+        Assert.Equal([main], Server(host).LocalEndPoints);
+        await host.StopAsync().Within();
+    }
+
+    [Fact]
+    public async Task Ipv6AnyInAUrl_IsIPv6Only_UnlikeAStar()
+    {
+        using var host = BuildHost(new() { ["Turbo:Servers:Echo:Endpoints:Main:Url"] = "tcp://[::]:0" }, out _, out _);
+        await host.StartAsync().Within();
+        var bound = Assert.IsType<IPEndPoint>(Assert.Single(Server(host).LocalEndPoints));
+        Assert.Equal(IPAddress.IPv6Any, bound.Address);
+
+        await using (var v6 = await TestClient.ConnectAsync(new IPEndPoint(IPAddress.IPv6Loopback, bound.Port)))
+        {
+            await v6.SendAsync("v6\n");
+            Assert.Equal("v6\n", await v6.ReadLineAsync().Within());
+        }
+
+        var refused = await Assert.ThrowsAsync<System.Net.Sockets.SocketException>(() => TestClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, bound.Port)));
+        Assert.Equal(System.Net.Sockets.SocketError.ConnectionRefused, refused.SocketErrorCode);
+        await host.StopAsync().Within();
+    }
+
+    [Fact]
     public async Task Reload_EditingAppSettingsJsonAddsAnEndpoint()
     {
         using var dir = new TempDirectory();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Turbo.Kestrel.Testing;
 
@@ -46,7 +47,8 @@ public partial class HandlerFailureTests
         // Kestrel's connection scope is open around the handler: a provider with scopes sees the id on every line; and
         // Turbo's, inside it, names the server.
         var scopes = failure.Scopes!.OfType<IEnumerable<KeyValuePair<string, object>>>().SelectMany(s => s).ToArray();
-        Assert.Equal(connectionId, Assert.Single(scopes, p => p.Key == "ConnectionId").Value);
+        Assert.All(scopes.Where(p => p.Key == "ConnectionId"), p => Assert.Equal(connectionId, p.Value));
+        Assert.Contains(scopes, p => p.Key == "ConnectionId");
         Assert.Equal(nameof(DelegateServer), Assert.Single(scopes, p => p.Key == "TurboServer").Value);
     }
 
@@ -70,8 +72,40 @@ public partial class HandlerFailureTests
         var connectionId = await logged.Task.Within();
         var line = Assert.Single(test.Logs.Entries, e => e.Category == "MyApp.Handler");
         var scopes = line.Scopes!.OfType<IEnumerable<KeyValuePair<string, object>>>().SelectMany(s => s).ToArray();
+        Assert.All(scopes.Where(p => p.Key == "ConnectionId"), p => Assert.Equal(connectionId, p.Value));
+        Assert.Contains(scopes, p => p.Key == "ConnectionId");
+        Assert.Equal(nameof(DelegateServer), Assert.Single(scopes, p => p.Key == "TurboServer").Value);
+    }
+
+    [Fact]
+    public async Task TheConnectionIdScope_DoesNotDependOnKestrelsLogFilter()
+    {
+        var logs = new LogSink();
+        await using var services = new ServiceCollection()
+            .AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace).AddFilter("Microsoft.AspNetCore", LogLevel.None))
+            .BuildServiceProvider();
+        await using var loop = new IOLoop(services);
+        var logged = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var appLogger = loop.LoggerFactory.CreateLogger("MyApp.Handler");
+        var server = new DelegateServer(async (stream, _) =>
+        {
+            // Kestrel's categories are off, so Kestrel opens no connection scope: Turbo's still names the connection.
+            Served(appLogger, stream.Address);
+            logged.TrySetResult(stream.ConnectionId);
+            await stream.WriteAsync("hi\n");
+        }, loop);
+        server.Listen(0, "127.0.0.1");
+        await using (var client = await TestClient.ConnectAsync(server.LocalEndPoints[0]))
+        {
+            Assert.Equal("hi\n", await client.ReadLineAsync().Within());
+        }
+
+        var connectionId = await logged.Task.Within();
+        var line = Assert.Single(logs.Entries, e => e.Category == "MyApp.Handler");
+        var scopes = line.Scopes!.OfType<IEnumerable<KeyValuePair<string, object>>>().SelectMany(s => s).ToArray();
         Assert.Equal(connectionId, Assert.Single(scopes, p => p.Key == "ConnectionId").Value);
         Assert.Equal(nameof(DelegateServer), Assert.Single(scopes, p => p.Key == "TurboServer").Value);
+        await server.StopAsync(TimeSpan.Zero).Within();
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "serving {Peer}")]

@@ -122,6 +122,18 @@ public class StopTests
     }
 
     [Fact]
+    public async Task StopAsync_WithANegativeDrainTimeout_ReturnsAFaultedTask()
+    {
+        await using var server = TestServer.Start(Handlers.EchoLinesAsync);
+
+        // The call itself does not throw: the task does, so Task.WhenAll over several servers still reports it.
+        var stopping = server.Server.StopAsync(TimeSpan.FromSeconds(-2));
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => stopping.Within());
+        Assert.NotEmpty(server.Server.LocalEndPoints);
+    }
+
+    [Fact]
     public async Task StopAsync_FiresClosingRequestedAndLetsCooperativeHandlersFinish()
     {
         var handlerEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -135,6 +135,17 @@ public abstract partial class PatternReadTests(StreamTransport transport)
     }
 
     [Fact]
+    public async Task ReadUntilPattern_MatchingTheEmptyString_CompletesAtOnceOverWhatIsHeld()
+    {
+        await using var connection = await ConnectAsync();
+        await connection.SendAsync("a\n");
+        Assert.Equal("a\n", Text(await connection.Stream.ReadUntilAsync("\n").Within()));
+
+        // Every byte received has been read: an empty match is found in what is held, without waiting for more.
+        Assert.Empty(await connection.Stream.ReadUntilPatternAsync(new Regex("x*")).Within());
+    }
+
+    [Fact]
     public async Task ReadUntilPattern_RightToLeft_IsRejected()
     {
         await using var connection = await ConnectAsync();

@@ -35,6 +35,31 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task CloseWithALargeWritePending_ThenReturning_DeliversEveryByteThenCloseNotify()
+    {
+        const int Size = 4 * 1024 * 1024;
+        await using var server = TestServer.Start(async (stream, _) =>
+        {
+            // Close while the write still waits for the client, then return at once: the close and the end of the
+            // handler both end the TLS session, and the second must not cut the first short.
+            var writing = stream.WriteAsync(new byte[Size]);
+            stream.Close();
+            await writing;
+        }, ssl: _certificates.Options());
+        await using var client = await TlsClient.ConnectAsync(server.EndPoint);
+
+        var buffer = new byte[64 * 1024];
+        long received = 0;
+        int read;
+        while ((read = await client.Ssl.ReadAsync(buffer).AsTask().Within()) > 0)
+        {
+            received += read;
+        }
+
+        Assert.Equal(Size, received);
+    }
+
+    [Fact]
     public async Task Tls_EncryptedPemKeyAndPfxWithPasswords_Load()
     {
         var encrypted = new SslOptions { CertFile = _certificates.CertFile, KeyFile = _certificates.WriteEncryptedKey("enc.key", "s3cret"), Password = "s3cret" };

@@ -30,10 +30,21 @@ internal sealed class TurboSettings
         }
         catch (InvalidOperationException ex)
         {
-            Servers = [];
-            InlineScheduling = null;
-            Error = ex;
+            Fail(ex);
         }
+#pragma warning disable CA1031 // Whatever the reader fails with must fail the start or be logged on reload, never escape a reload.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Fail(new InvalidOperationException($"{TurboConfigurationReader.SectionName}: the section could not be read: {ex.Message}", ex));
+        }
+    }
+
+    private void Fail(InvalidOperationException error)
+    {
+        Servers = [];
+        InlineScheduling = null;
+        Error = error;
     }
 
     /// <summary>Throws the start's <see cref="OptionsValidationException"/> when the section is not valid.</summary>

@@ -15,7 +15,7 @@ internal readonly struct ChunkWait(bool untilClose) : IReadOperation<long>
             return ReadStatus.Complete;
         }
 
-        return input.NeedMore(0, out error);
+        return input.NeedMoreOrFail(0, out error);
     }
 
     public void Release()

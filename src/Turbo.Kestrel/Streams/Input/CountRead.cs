@@ -14,7 +14,7 @@ internal readonly struct CountRead(int count, bool partial) : IReadOperation<byt
         }
 
         result = [];
-        return input.NeedMore(available, out error);
+        return input.NeedMoreOrFail(available, out error);
     }
 
     public void Release()

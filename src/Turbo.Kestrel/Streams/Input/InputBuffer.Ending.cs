@@ -11,7 +11,7 @@ internal sealed partial class InputBuffer
     /// The status of a read that cannot complete with the <paramref name="examined"/> bytes: it needs more, or, when
     /// more can never come or it may not hold more, it failed.
     /// </summary>
-    public ReadStatus NeedMore(long examined, out Exception? error)
+    public ReadStatus NeedMoreOrFail(long examined, out Exception? error)
     {
         error = WhyNoMore(examined);
         return error is null ? ReadStatus.NeedMore : ReadStatus.Failed;
@@ -104,7 +104,7 @@ internal sealed partial class InputBuffer
             return ReadStatus.Complete;
         }
 
-        return NeedMore(examined, out error);
+        return NeedMoreOrFail(examined, out error);
     }
 
     /// <summary>Why the pending read can never complete, or null while more bytes may still arrive and fit.</summary>

@@ -58,6 +58,12 @@ internal sealed partial class InputBuffer(IOStream owner, PipeReader reader, lon
     /// <summary>The bytes received and not yet returned by a read.</summary>
     public ReadOnlySequence<byte> Buffered => _holding ? _buffered : default;
 
+    /// <summary>
+    /// True while a fill's result is held, even when a read has taken all of its bytes: a pattern runs over the
+    /// buffer then, so that one that matches the empty string completes at once.
+    /// </summary>
+    public bool HasReadResult => _holding;
+
     /// <summary>How many bytes are buffered.</summary>
     public long BufferedLength => _holding ? _buffered.Length : 0;
 
@@ -204,8 +210,15 @@ internal sealed partial class InputBuffer(IOStream owner, PipeReader reader, lon
         return bytes;
     }
 
-    /// <summary>Drops the first <paramref name="length"/> buffered bytes (a streaming read handed them over in place).</summary>
-    public void Skip(long length) => Advance(_buffered.GetPosition(length), length);
+    /// <summary>
+    /// Drops the first <paramref name="length"/> buffered bytes (a streaming read handed them over in place). The
+    /// pipelining hint stays as it is: a streaming read is not answering requests one by one.
+    /// </summary>
+    public void Skip(long length)
+    {
+        _buffered = _buffered.Slice(length);
+        _bytesRead += length;
+    }
 
     /// <summary>
     /// Takes bytes already waiting in the pipe, without waiting: true when some (or the peer's FIN) were added to the

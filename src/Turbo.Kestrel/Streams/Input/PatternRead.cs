@@ -7,7 +7,7 @@ internal readonly struct PatternRead(PatternSearch search, int? maxBytes) : IRea
     {
         long end = -1;
         var examined = input.BufferedLength;
-        if (examined > 0)
+        if (input.HasReadResult)
         {
             bool ran;
             do

@@ -29,7 +29,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         fast|functional|stress) tiers+=("$1") ;;
         --) shift; pass+=("$@"); break ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) pass+=("$1") ;; # anything else (e.g. --no-build) goes to dotnet test
     esac
     shift
